@@ -1,0 +1,36 @@
+# Every external dependency is found here, once. Debian 12 packages for the `cpu` preset
+# (scripts/install-deps.sh installs them); a CUDA LibTorch for the `cuda` preset.
+
+find_package(Threads REQUIRED)
+find_package(MPI REQUIRED COMPONENTS C CXX)
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(Torch REQUIRED)
+find_package(GTest)
+
+# Torch's CMake config adds its flags globally through TORCH_CXX_FLAGS (the C++11 ABI define);
+# apply them so every target agrees on the ABI.
+if(TORCH_CXX_FLAGS)
+  set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+endif()
+
+# NCCL backend: needs the CUDA toolkit (runtime API headers + cudart) and NCCL. It is compiled
+# whenever both are found, even against a CPU-only LibTorch, so CI proves it builds.
+set(OMNITUNE_HAVE_NCCL OFF)
+if(NOT OMNITUNE_WITH_NCCL STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV NCCL_HOME PATH_SUFFIXES include)
+  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} ENV NCCL_HOME PATH_SUFFIXES lib lib64)
+  if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+    set(OMNITUNE_HAVE_NCCL ON)
+  elseif(OMNITUNE_WITH_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "OMNITUNE_WITH_NCCL=ON but CUDA toolkit (${CUDAToolkit_FOUND}) or NCCL "
+                        "(${NCCL_INCLUDE_DIR}, ${NCCL_LIBRARY}) was not found; set NCCL_HOME")
+  endif()
+endif()
+
+# LibTorch built with CUDA exposes c10_cuda; only then can NcclComm follow LibTorch's current stream.
+set(OMNITUNE_TORCH_CUDA OFF)
+if(TORCH_CUDA_LIBRARIES OR TARGET c10_cuda)
+  set(OMNITUNE_TORCH_CUDA ON)
+endif()

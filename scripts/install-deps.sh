@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package omnitune needs to build, test and run on CPU (DESIGN.md §3).
+# Idempotent: packages already present are skipped; apt-get runs only when something is missing.
+# Run as root (or with sudo available). Prints what it did.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config ccache git ca-certificates
+  # LibTorch (CPU) and the BLAS it must use: without OpenBLAS, Debian's LibTorch falls back to the
+  # reference BLAS and fp32 matmul runs ~40x slower (DESIGN.md §7).
+  libtorch-dev libopenblas0-pthread
+  # MPI and parallel HDF5
+  libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
+  # config, JSON, tokenizer
+  libyaml-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
+  # media: JPEG, PNG, audio, resampling, FFT
+  libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
+  # Parquet page codecs
+  libsnappy-dev libzstd-dev zlib1g-dev
+  # tests: GoogleTest, clang for libFuzzer
+  libgtest-dev clang
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: run as root (or install sudo): apt-get needs it" >&2; exit 1
+  fi
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+else
+  echo "install-deps: installing ${#missing[@]} missing package(s): ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
+  echo "install-deps: done"
+fi
+
+# The OpenBLAS alternative must be the one libblas.so.3 resolves to (the package sets it up;
+# this check catches a system where an admin pinned the reference BLAS).
+blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
+case "$blas" in
+  *openblas*) echo "install-deps: libblas.so.3 -> $blas (OpenBLAS, good)" ;;
+  *) echo "install-deps: WARNING: libblas.so.3 -> ${blas:-missing}, not OpenBLAS: LibTorch fp32 matmul will be very slow." \
+          "Fix: update-alternatives --config libblas.so.3-x86_64-linux-gnu" >&2 ;;
+esac
