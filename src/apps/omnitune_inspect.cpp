@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     if (!ctx) return 0;
     const Topology& topo = rt.topology();
     auto lines = gather_lines(
-        detail::str_cat(topology_describe(topo), ", device ", ctx->device.reason, ", ",
+        str_cat(topology_describe(topo), ", device ", ctx->device.reason, ", ",
                         ctx->device.cpu_threads, " thread(s)"),
         topo.world_rank, topo.world_size);
     for (const auto& l : lines) OT_LOG_INFO("  ", l);

@@ -21,20 +21,22 @@ class InternalError : public std::runtime_error {
   explicit InternalError(const std::string& msg) : std::runtime_error(msg) {}
 };
 
-namespace detail {
-// Concatenates any streamable arguments; used by the macros below.
+// Concatenates any streamable arguments into a string; used by the macros below and for messages.
 template <typename... Args>
 std::string str_cat(const Args&... args) {
   std::ostringstream os;
   (void)(os << ... << args);
   return os.str();
 }
+
+namespace detail {
+using ::omnitune::str_cat;  // older spelling, kept for code that names it so
 }  // namespace detail
 
 }  // namespace omnitune
 
 // Throws omnitune::Error built from the streamed arguments.
-#define OT_FAIL(...) throw ::omnitune::Error(::omnitune::detail::str_cat(__VA_ARGS__))
+#define OT_FAIL(...) throw ::omnitune::Error(::omnitune::str_cat(__VA_ARGS__))
 
 // User-facing check: throws omnitune::Error with the message when cond is false.
 #define OT_REQUIRE(cond, ...)         \
@@ -46,6 +48,6 @@ std::string str_cat(const Args&... args) {
 #define OT_CHECK(cond, ...)                                                              \
   do {                                                                                   \
     if (!(cond))                                                                         \
-      throw ::omnitune::InternalError(::omnitune::detail::str_cat(                       \
+      throw ::omnitune::InternalError(::omnitune::str_cat(                       \
           __FILE__, ":", __LINE__, ": check failed: " #cond " ", ##__VA_ARGS__));        \
   } while (0)

@@ -82,7 +82,7 @@ std::string log_format(LogLevel level, const std::string& msg) {
   localtime_r(&t, &tm);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
-  return detail::str_cat("[", ts, "] [r", s.rank, "/", s.host, "] ", level_name(level), " ", msg);
+  return str_cat("[", ts, "] [r", s.rank, "/", s.host, "] ", level_name(level), " ", msg);
 }
 
 void log_write(LogLevel level, const std::string& msg) {

@@ -29,7 +29,7 @@ std::string log_format(LogLevel level, const std::string& msg);
 
 }  // namespace omnitune
 
-#define OT_LOG_DEBUG(...) ::omnitune::log_write(::omnitune::LogLevel::Debug, ::omnitune::detail::str_cat(__VA_ARGS__))
-#define OT_LOG_INFO(...) ::omnitune::log_write(::omnitune::LogLevel::Info, ::omnitune::detail::str_cat(__VA_ARGS__))
-#define OT_LOG_WARN(...) ::omnitune::log_write(::omnitune::LogLevel::Warn, ::omnitune::detail::str_cat(__VA_ARGS__))
-#define OT_LOG_ERROR(...) ::omnitune::log_write(::omnitune::LogLevel::Error, ::omnitune::detail::str_cat(__VA_ARGS__))
+#define OT_LOG_DEBUG(...) ::omnitune::log_write(::omnitune::LogLevel::Debug, ::omnitune::str_cat(__VA_ARGS__))
+#define OT_LOG_INFO(...) ::omnitune::log_write(::omnitune::LogLevel::Info, ::omnitune::str_cat(__VA_ARGS__))
+#define OT_LOG_WARN(...) ::omnitune::log_write(::omnitune::LogLevel::Warn, ::omnitune::str_cat(__VA_ARGS__))
+#define OT_LOG_ERROR(...) ::omnitune::log_write(::omnitune::LogLevel::Error, ::omnitune::str_cat(__VA_ARGS__))

@@ -33,7 +33,7 @@ SelftestResult comm_selftest(Comm& comm, const at::Device& dev) {
   const int64_t len = 1031;  // odd, so chunking and padding bugs show
   const double rank_sum = n * (n + 1) / 2.0;
   for (at::ScalarType dt : {at::kFloat, at::kBFloat16, at::kLong}) {
-    std::string tag = detail::str_cat(" [", dt, "]");
+    std::string tag = str_cat(" [", dt, "]");
     // all_reduce sum and max
     at::Tensor t = pattern(me, len, dt, dev);
     comm.all_reduce(t, ReduceOp::Sum);

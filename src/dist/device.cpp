@@ -2,6 +2,7 @@
 #include "dist/device.h"
 
 #include <mpi.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -48,7 +49,7 @@ DeviceChoice choose_device(const Topology& topo, const std::string& setting, int
                topo.host, " share ", ngpu, " GPUs: start one rank per GPU (srun --ntasks-per-node=",
                ngpu, ")");
     c.device = at::Device(at::kCUDA, index);
-    c.reason = detail::str_cat("cuda:", index, " (", ngpu, " visible, local rank ",
+    c.reason = str_cat("cuda:", index, " (", ngpu, " visible, local rank ",
                                topo.local_rank, ")");
   } else {
     c.device = at::Device(at::kCPU);

@@ -35,7 +35,7 @@ DeviceMesh::DeviceMesh(Comm& world, const Topology& topo, int dp, int tp)
 }
 
 std::string DeviceMesh::describe() const {
-  return detail::str_cat("dp ", shape_.dp, " x tp ", shape_.tp, ": this rank dp_rank ", dp_rank_,
+  return str_cat("dp ", shape_.dp, " x tp ", shape_.tp, ": this rank dp_rank ", dp_rank_,
                          ", tp_rank ", tp_rank_);
 }
 

@@ -25,7 +25,7 @@ int mpi_comm_size(MPI_Comm c);
   do {                                                                                   \
     int mpi_check_rc_ = (call);                                                          \
     if (mpi_check_rc_ != MPI_SUCCESS)                                                    \
-      throw ::omnitune::InternalError(::omnitune::detail::str_cat(                       \
+      throw ::omnitune::InternalError(::omnitune::str_cat(                       \
           __FILE__, ":", __LINE__, ": ", #call, " failed: ",                             \
           ::omnitune::mpi_error_string(mpi_check_rc_)));                                 \
   } while (0)

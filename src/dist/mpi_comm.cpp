@@ -31,7 +31,7 @@ MPI_Datatype mpi_type(at::ScalarType t) {
     case at::kBFloat16: return MPI_UINT16_T;
     default: break;
   }
-  throw InternalError(detail::str_cat("MpiComm: unsupported dtype ", t));
+  throw InternalError(str_cat("MpiComm: unsupported dtype ", t));
 }
 
 MPI_Op mpi_op(ReduceOp op) {
@@ -58,7 +58,7 @@ void check_avg(const at::Tensor& t, ReduceOp op) {
 }
 
 std::string describe(const char* op, const at::Tensor& t) {
-  return detail::str_cat(op, "(", t.scalar_type(), ", ", t.numel(), " elements)");
+  return str_cat(op, "(", t.scalar_type(), ", ", t.numel(), " elements)");
 }
 
 }  // namespace
@@ -164,7 +164,7 @@ void MpiComm::barrier() {
 void MpiComm::send(const at::Tensor& t, int dst) {
   check_cpu(t, "send");
   OT_CHECK(t.numel() <= INT_MAX, "send: too many elements");
-  WatchdogScope wd(detail::str_cat(describe("send", t), " to ", dst), name(), rank(), size());
+  WatchdogScope wd(str_cat(describe("send", t), " to ", dst), name(), rank(), size());
   MPI_CHECK(MPI_Send(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), dst,
                      0, comm_));
   count(CommOp::Send, nbytes(t));
@@ -173,7 +173,7 @@ void MpiComm::send(const at::Tensor& t, int dst) {
 void MpiComm::recv(const at::Tensor& t, int src) {
   check_cpu(t, "recv");
   OT_CHECK(t.numel() <= INT_MAX, "recv: too many elements");
-  WatchdogScope wd(detail::str_cat(describe("recv", t), " from ", src), name(), rank(), size());
+  WatchdogScope wd(str_cat(describe("recv", t), " from ", src), name(), rank(), size());
   MPI_CHECK(MPI_Recv(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t.scalar_type()), src,
                      0, comm_, MPI_STATUS_IGNORE));
   count(CommOp::Recv, nbytes(t));

@@ -21,7 +21,7 @@
   do {                                                                                      \
     cudaError_t cuda_check_rc_ = (call);                                                    \
     if (cuda_check_rc_ != cudaSuccess)                                                      \
-      throw ::omnitune::InternalError(::omnitune::detail::str_cat(                          \
+      throw ::omnitune::InternalError(::omnitune::str_cat(                          \
           __FILE__, ":", __LINE__, ": ", #call, " failed: ", cudaGetErrorString(cuda_check_rc_))); \
   } while (0)
 
@@ -29,7 +29,7 @@
   do {                                                                                      \
     ncclResult_t nccl_check_rc_ = (call);                                                   \
     if (nccl_check_rc_ != ncclSuccess)                                                      \
-      throw ::omnitune::InternalError(::omnitune::detail::str_cat(                          \
+      throw ::omnitune::InternalError(::omnitune::str_cat(                          \
           __FILE__, ":", __LINE__, ": ", #call, " failed: ", ncclGetErrorString(nccl_check_rc_))); \
   } while (0)
 
@@ -57,7 +57,7 @@ ncclDataType_t nccl_type(at::ScalarType t) {
     case at::kBool: return ncclUint8;
     default: break;
   }
-  throw InternalError(detail::str_cat("NcclComm: unsupported dtype ", t));
+  throw InternalError(str_cat("NcclComm: unsupported dtype ", t));
 }
 
 ncclRedOp_t nccl_op(ReduceOp op) {
@@ -88,7 +88,7 @@ uint64_t nbytes(const at::Tensor& t) { return uint64_t(t.numel()) * t.element_si
 std::string NcclComm::version() {
   int v = 0;
   if (ncclGetVersion(&v) != ncclSuccess) return "unknown";
-  return detail::str_cat(v / 10000, ".", (v / 100) % 100, ".", v % 100);
+  return str_cat(v / 10000, ".", (v / 100) % 100, ".", v % 100);
 }
 
 namespace {
@@ -162,7 +162,7 @@ void enqueue(const std::shared_ptr<NcclState>& st, int device, const std::string
     cudaError_t q = cudaEventQuery(static_cast<cudaEvent_t>(ev.get()));
     if (q == cudaSuccess) return true;
     if (q != cudaErrorNotReady) {
-      fatal_abort(detail::str_cat("CUDA error while '", what, "' ran on group '", group_name,
+      fatal_abort(str_cat("CUDA error while '", what, "' ran on group '", group_name,
                                   "': ", cudaGetErrorString(q)));
     }
     std::lock_guard<std::mutex> lock(st->mu);
@@ -172,7 +172,7 @@ void enqueue(const std::shared_ptr<NcclState>& st, int device, const std::string
     if (async != ncclSuccess && async != ncclInProgress) {
       ncclCommAbort(st->comm);
       st->alive = false;
-      fatal_abort(detail::str_cat("NCCL error during '", what, "' on group '", group_name,
+      fatal_abort(str_cat("NCCL error during '", what, "' on group '", group_name,
                                   "' (rank ", rank, "): ", ncclGetErrorString(async)));
     }
     return false;
@@ -186,7 +186,7 @@ void check_cuda_tensor(const at::Tensor& t, int device, const char* op) {
 }
 
 std::string describe(const char* op, const at::Tensor& t) {
-  return detail::str_cat(op, "(", t.scalar_type(), ", ", t.numel(), " elements)");
+  return str_cat(op, "(", t.scalar_type(), ", ", t.numel(), " elements)");
 }
 
 }  // namespace
@@ -254,7 +254,7 @@ void NcclComm::barrier() {
 
 void NcclComm::send(const at::Tensor& t, int dst) {
   check_cuda_tensor(t, device_, "send");
-  enqueue(state_, device_, detail::str_cat(describe("send", t), " to ", dst), name(), rank(),
+  enqueue(state_, device_, str_cat(describe("send", t), " to ", dst), name(), rank(),
           size(), [&](ncclComm_t c, cudaStream_t s) {
             return ncclSend(t.data_ptr(), t.numel(), nccl_type(t.scalar_type()), dst, c, s);
           });
@@ -263,7 +263,7 @@ void NcclComm::send(const at::Tensor& t, int dst) {
 
 void NcclComm::recv(const at::Tensor& t, int src) {
   check_cuda_tensor(t, device_, "recv");
-  enqueue(state_, device_, detail::str_cat(describe("recv", t), " from ", src), name(), rank(),
+  enqueue(state_, device_, str_cat(describe("recv", t), " from ", src), name(), rank(),
           size(), [&](ncclComm_t c, cudaStream_t s) {
             return ncclRecv(t.data_ptr(), t.numel(), nccl_type(t.scalar_type()), src, c, s);
           });

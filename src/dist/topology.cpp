@@ -64,9 +64,9 @@ void check_var(const char* name, int mpi_value, const char* what,
   char* end = nullptr;
   long slurm_value = std::strtol(v, &end, 10);
   if (*end != '\0') {
-    out.push_back(detail::str_cat(name, "='", v, "' is not an integer"));
+    out.push_back(str_cat(name, "='", v, "' is not an integer"));
   } else if (slurm_value != mpi_value) {
-    out.push_back(detail::str_cat(name, "=", slurm_value, " but MPI ", what, " is ", mpi_value));
+    out.push_back(str_cat(name, "=", slurm_value, " but MPI ", what, " is ", mpi_value));
   }
 }
 }  // namespace
@@ -97,7 +97,7 @@ bool slurm_singleton_launch(const Topology& t,
 }
 
 std::string topology_describe(const Topology& t) {
-  return detail::str_cat("rank ", t.world_rank, "/", t.world_size, " on node ", t.node_rank, "/",
+  return str_cat("rank ", t.world_rank, "/", t.world_size, " on node ", t.node_rank, "/",
                          t.num_nodes, " (", t.host, "), local rank ", t.local_rank, "/",
                          t.local_size);
 }

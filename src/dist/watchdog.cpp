@@ -76,7 +76,7 @@ void Watchdog::run() {
       }
       double waited = std::chrono::duration<double>(now - e.start).count();
       if (timeout_s_ > 0 && waited > timeout_s_) {
-        std::string msg = detail::str_cat(
+        std::string msg = str_cat(
             "watchdog: collective '", e.op, "' on group '", e.group, "' (rank ", e.group_rank,
             " of ", e.group_size, ") did not finish within ", timeout_s_,
             " s (waited ", static_cast<int>(waited), " s). Another rank is missing, stuck or "

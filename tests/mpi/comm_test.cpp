@@ -59,7 +59,7 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const std::stri
 }
 
 std::string tag_of(at::ScalarType dt, int64_t n, const char* op) {
-  return omnitune::detail::str_cat(op, " ", dt, " n=", n);
+  return omnitune::str_cat(op, " ", dt, " n=", n);
 }
 
 }  // namespace
