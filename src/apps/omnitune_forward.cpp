@@ -1,0 +1,105 @@
+// omnitune-forward: runs a Hugging Face Gemma 3 checkpoint on inputs from a safetensors file and
+// writes the logits (fp32), so anyone can check parity against a reference implementation.
+//   omnitune-forward --model DIR --inputs IN.safetensors --out OUT.safetensors
+//                    [--dtype float32|bfloat16] [--attention auto|reference|chunked|sdpa]
+//                    [--greedy-new-tokens N] [--allow-unexpected]
+// IN holds input_ids [B, T] (int64) and optionally pixel_values, token_type_ids, attention_mask.
+// With --greedy-new-tokens N, OUT also holds generated_ids [B, N] from the KV-cache decode path.
+#include <cstdio>
+#include <string>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "dist/runtime.h"
+#include "generate/generator.h"
+#include "model/gemma3_model.h"
+#include "model/hf_loader.h"
+#include "nn/tensor_io.h"
+
+using namespace omnitune;
+
+namespace {
+
+struct Args {
+  std::string model, inputs, out, dtype = "float32", attention = "auto";
+  int64_t greedy_new_tokens = 0;
+  bool allow_unexpected = false;
+};
+
+const char* kUsage =
+    "usage: omnitune-forward --model DIR --inputs IN.safetensors --out OUT.safetensors\n"
+    "                        [--dtype float32|bfloat16] [--attention auto|reference|chunked|sdpa]\n"
+    "                        [--greedy-new-tokens N] [--allow-unexpected]\n"
+    "IN holds input_ids [B, T] int64 and optionally pixel_values [N, 3, S, S], token_type_ids [B, T],\n"
+    "attention_mask [B, T]. OUT receives logits [B, T, vocab] fp32 (and generated_ids [B, N]).\n";
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    auto value = [&]() -> std::string {
+      OT_REQUIRE(i + 1 < argc, "option ", f, " needs a value\n", kUsage);
+      return argv[++i];
+    };
+    if (f == "--model") a.model = value();
+    else if (f == "--inputs") a.inputs = value();
+    else if (f == "--out") a.out = value();
+    else if (f == "--dtype") a.dtype = value();
+    else if (f == "--attention") a.attention = value();
+    else if (f == "--greedy-new-tokens") a.greedy_new_tokens = std::stoll(value());
+    else if (f == "--allow-unexpected") a.allow_unexpected = true;
+    else if (f == "--help" || f == "-h") { std::printf("%s", kUsage); std::exit(0); }
+    else OT_FAIL("unknown option '", f, "'\n", kUsage);
+  }
+  OT_REQUIRE(!a.model.empty() && !a.inputs.empty() && !a.out.empty(), "--model, --inputs and --out are required\n", kUsage);
+  OT_REQUIRE(a.dtype == "float32" || a.dtype == "bfloat16", "--dtype must be float32 or bfloat16");
+  return a;
+}
+
+at::Tensor optional(const SafetensorsFile& f, const std::string& name) {
+  return f.contains(name) ? safetensors_read(f, name) : at::Tensor();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
+    Args a = parse(ac, av);
+    Gemma3Config cfg = gemma3_config_load(a.model);
+    OT_LOG_INFO(gemma3_config_describe(cfg));
+    Gemma3Model model(cfg);
+    model.attention_impl = attention_impl_from_string(a.attention);
+    ParamList params = model.params();
+    HfLoadOptions lo;
+    lo.dtype = a.dtype == "float32" ? at::kFloat : at::kBFloat16;
+    lo.allow_unexpected = a.allow_unexpected;
+    HfLoadReport rep = hf_load_checkpoint(a.model, params, lo);
+    OT_LOG_INFO("loaded ", rep.tensors, " tensors (", rep.bytes / (1 << 20), " MiB, key style ", rep.key_style,
+                ", ", rep.zero_copy, " zero-copy)");
+
+    SafetensorsFile in = SafetensorsFile::open(a.inputs);
+    OT_REQUIRE(in.contains("input_ids"), a.inputs, ": needs an 'input_ids' tensor [batch, tokens]");
+    Gemma3Inputs x;
+    x.input_ids = safetensors_read(in, "input_ids").to(at::kLong);
+    x.pixel_values = optional(in, "pixel_values");
+    if (x.pixel_values.defined()) x.pixel_values = x.pixel_values.to(lo.dtype);
+    x.token_type_ids = optional(in, "token_type_ids");
+    x.attention_mask = optional(in, "attention_mask");
+    at::NoGradGuard no_grad;
+    at::Tensor logits = model.forward_logits(x).to(at::kFloat);
+    std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
+    if (a.greedy_new_tokens > 0) {
+      GenerateRequest req;
+      req.input_ids = x.input_ids;
+      req.attention_mask = x.attention_mask;
+      req.pixel_values = x.pixel_values;
+      req.token_type_ids = x.token_type_ids;
+      req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
+      GenerateResult g = generate(model, req, SamplingOptions{});
+      out.push_back({"generated_ids", g.tokens});
+    }
+    safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
+    OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
+    return 0;
+  });
+}

@@ -1,0 +1,41 @@
+// Loads Hugging Face safetensors checkpoints into a model's named parameters. Accepts both key
+// generations (hub: "language_model.model.*", "vision_tower.vision_model.*",
+// "multi_modal_projector.*"; transformers >= 4.52: "model.language_model.*", ...), a tied lm_head
+// stored or not, single-file or sharded (model.safetensors.index.json) checkpoints. Missing or
+// unexpected tensors are one error that lists them.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "nn/params.h"
+
+namespace omnitune {
+
+struct HfLoadOptions {
+  at::ScalarType dtype = at::kBFloat16;  // parameters end up in this dtype
+  at::Device device = at::Device(at::kCPU);
+  // Zero-copy: CPU tensors of matching dtype point straight into the read-only file mapping
+  // (no second copy in memory). Such tensors must never be written in place: training copies.
+  bool zero_copy = true;
+  // Tensors the model does not use are an error unless allowed.
+  bool allow_unexpected = false;
+};
+
+struct HfLoadReport {
+  std::string key_style;  // "hub (legacy)" or "transformers>=4.52"
+  int64_t tensors = 0;
+  int64_t bytes = 0;      // bytes read from the checkpoint
+  int64_t zero_copy = 0;  // tensors mapped without copying
+  std::vector<std::string> ignored;  // unexpected tensors skipped (allow_unexpected)
+};
+
+// The checkpoint names a model-internal name may have, most likely first.
+std::vector<std::string> hf_candidate_names(const std::string& internal_name);
+
+// Fills every parameter in `params` from the checkpoint directory `dir`.
+HfLoadReport hf_load_checkpoint(const std::string& dir, ParamList& params, const HfLoadOptions& opt);
+
+}  // namespace omnitune

@@ -1,0 +1,20 @@
+// Norm implementations. The fp32 upcast matters for bf16 parity with HF (gemma-spec A.4).
+#include "nn/norm.h"
+
+namespace omnitune {
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool plus_one) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  if (w.defined()) {
+    at::Tensor g = w.to(at::kFloat);
+    y = plus_one ? y * (g + 1.0) : y * g;
+  }
+  return y.to(x.scalar_type());
+}
+
+at::Tensor LayerNorm::forward(const at::Tensor& x) const {
+  return at::layer_norm(x, {dim}, weight, bias, eps);
+}
+
+}  // namespace omnitune
