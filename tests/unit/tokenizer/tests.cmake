@@ -15,3 +15,8 @@ omnitune_add_unit_test(tokenizer_sentencepiece_test
   LABELS tokenizer)
 target_compile_definitions(tokenizer_sentencepiece_test PRIVATE
   OMNITUNE_SPM_TRAIN="${_omnitune_spm_train}")
+
+omnitune_add_unit_test(tokenizer_chat_template_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/chat_template_test.cpp
+  LIBS omnitune_tokenizer
+  LABELS tokenizer)
