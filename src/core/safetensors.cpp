@@ -673,6 +673,17 @@ void SafetensorsWriter::set_metadata(const std::string& key, const std::string& 
   metadata_[key] = value;
 }
 
+std::vector<size_t> SafetensorsWriter::data_order() const {
+  std::vector<size_t> order(entries_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Sizes are powers of two and each tensor's length a multiple of its element size, so placing
+  // larger elements first keeps every offset a multiple of its own element size.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return dtype_size(entries_[a].dtype) > dtype_size(entries_[b].dtype);
+  });
+  return order;
+}
+
 std::string SafetensorsWriter::header_bytes() const {
   nlohmann::ordered_json h = nlohmann::ordered_json::object();
   if (!metadata_.empty()) {
@@ -681,7 +692,8 @@ std::string SafetensorsWriter::header_bytes() const {
     h["__metadata__"] = std::move(m);
   }
   uint64_t off = 0;
-  for (const Entry& e : entries_) {
+  for (size_t i : data_order()) {
+    const Entry& e = entries_[i];
     nlohmann::ordered_json t = nlohmann::ordered_json::object();
     t["dtype"] = dtype_name(e.dtype);
     t["shape"] = e.shape;
@@ -702,7 +714,10 @@ std::string SafetensorsWriter::header_bytes() const {
 std::vector<uint8_t> SafetensorsWriter::to_bytes() const {
   const std::string head = header_bytes();
   std::vector<uint8_t> out(head.begin(), head.end());
-  for (const Entry& e : entries_) out.insert(out.end(), e.data, e.data + e.nbytes);
+  for (size_t i : data_order()) {
+    const Entry& e = entries_[i];
+    out.insert(out.end(), e.data, e.data + e.nbytes);
+  }
   return out;
 }
 
@@ -722,8 +737,10 @@ void SafetensorsWriter::write() const {
     OT_FAIL(path_, ": ", step, " ", tmp, " failed: ", std::strerror(err), errno_hint(err));
   };
   int err = write_all(fd, reinterpret_cast<const uint8_t*>(head.data()), head.size());
-  for (size_t i = 0; i < entries_.size() && err == 0; ++i)
+  for (size_t i : data_order()) {
+    if (err != 0) break;
     err = write_all(fd, entries_[i].data, entries_[i].nbytes);
+  }
   if (err != 0) fail("writing", err);
   if (::fsync(fd) != 0) fail("flushing (fsync)", errno);
   const int rc = ::close(fd);

@@ -122,10 +122,12 @@ class SafetensorsIndex {
   std::map<std::string, size_t> shard_of_;  // tensor name -> position in files_
 };
 
-// Builds a safetensors file from tensors already in memory. The header lists tensors in the order
-// they were added, data follows contiguously in that order, and the header is padded with spaces
-// so the data starts 8-byte aligned (as the Python library does). write() is atomic: it writes
-// `<path>.tmp.<pid>`, fsyncs it and renames it over `path`, so a crash never leaves a partial file.
+// Builds a safetensors file from tensors already in memory. Data is laid out contiguously by
+// element size, largest first (a stable order: same-size tensors keep the order they were added),
+// and the header is padded with spaces so the data starts 8-byte aligned; together every tensor is
+// aligned to its element size, as with the Python library, so readers can use it in place.
+// write() is atomic: it writes `<path>.tmp.<pid>`, fsyncs it and renames it over `path`, so a
+// crash never leaves a partial file.
 class SafetensorsWriter {
  public:
   explicit SafetensorsWriter(std::string path);
@@ -150,7 +152,8 @@ class SafetensorsWriter {
     const uint8_t* data;
     uint64_t nbytes;
   };
-  std::string header_bytes() const;  // 8-byte length + padded JSON
+  std::vector<size_t> data_order() const;  // positions in entries_, in file order
+  std::string header_bytes() const;        // 8-byte length + padded JSON
 
   std::string path_;
   std::vector<Entry> entries_;
