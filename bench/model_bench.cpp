@@ -1,13 +1,16 @@
 // Model speed on this machine, as ratios against baselines measured in the same run:
 //   prefill: achieved GFLOP/s of a full forward vs a plain matmul of the same dtype and width;
 //   decode: tokens/s with the KV cache vs recomputing the whole sequence every step.
-//   model_bench [--preset bench-1024] [--dtype float32|bfloat16] [--prefill 512] [--new-tokens 256]
+//   model_bench [--preset bench-1024] [--dtype float32|bfloat16] [--prefill 512] [--prompt 64]
+//               [--new-tokens 256] [--threads N]
 // Random weights (no checkpoint needed); prints a table. Not a test: nothing is asserted.
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include "core/error.h"
 #include "dist/runtime.h"
@@ -34,16 +37,20 @@ const char* kTiny = R"({"architectures":["Gemma3ForCausalLM"],"model_type":"gemm
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
     std::string preset = "bench-1024", dtype = "float32";
-    int64_t prefill = 512, new_tokens = 256;
+    int64_t prefill = 512, new_tokens = 256, prompt = 64;
+    int threads = static_cast<int>(std::thread::hardware_concurrency());
     for (int i = 1; i + 1 < ac; i += 2) {
       std::string f = av[i];
       if (f == "--preset") preset = av[i + 1];
       else if (f == "--dtype") dtype = av[i + 1];
       else if (f == "--prefill") prefill = std::stoll(av[i + 1]);
       else if (f == "--new-tokens") new_tokens = std::stoll(av[i + 1]);
+      else if (f == "--prompt") prompt = std::stoll(av[i + 1]);
+      else if (f == "--threads") threads = std::stoi(av[i + 1]);
       else OT_FAIL("unknown option ", f);
     }
     OT_REQUIRE(preset == "bench-1024" || preset == "tiny", "--preset must be bench-1024 or tiny");
+    at::set_num_threads(std::max(1, threads));
     Gemma3Config cfg = gemma3_config_parse(preset == "tiny" ? kTiny : kBench1024, preset);
     const at::ScalarType dt = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
     Gemma3Model model(cfg);
@@ -90,7 +97,7 @@ int main(int argc, char** argv) {
 
     // Decode: the same greedy continuation with and without the cache.
     GenerateRequest req;
-    req.input_ids = ids.narrow(1, 0, std::min<int64_t>(prefill, 64));
+    req.input_ids = ids.narrow(1, 0, std::min<int64_t>(prefill, prompt));
     req.max_new_tokens = new_tokens;
     GenerateResult cached = generate(model, req, SamplingOptions{});
     req.use_cache = false;
