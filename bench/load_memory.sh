@@ -10,7 +10,7 @@ preset=${1:-4b}
 dir=${2:-/var/tmp/omnitune-bench/gemma3-$preset-random}
 if [ ! -f "$dir/model.safetensors" ]; then
   echo "writing a random-weight $preset checkpoint to $dir ..."
-  "$build/bench/make_random_gemma3" --preset "$preset" --out "$dir" --dtype bfloat16
+  "$build/bin/omnitune-init-model" --preset "$preset" --out "$dir" --dtype bfloat16
 fi
 size=$(stat -c %s "$dir/model.safetensors")
 inputs=$(mktemp --suffix=.safetensors)

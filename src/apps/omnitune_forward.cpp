@@ -5,6 +5,8 @@
 //                    [--greedy-new-tokens N] [--allow-unexpected]
 // IN holds input_ids [B, T] (int64) and optionally pixel_values, token_type_ids, attention_mask.
 // With --greedy-new-tokens N, OUT also holds generated_ids [B, N] from the KV-cache decode path.
+#include <ATen/core/grad_mode.h>
+
 #include <cstdio>
 #include <string>
 

@@ -90,12 +90,10 @@ void log_write(LogLevel level, const std::string& msg) {
   if (level < s.level) return;
   std::string line = log_format(level, msg);
   std::lock_guard<std::mutex> lock(s.mu);
-  if (level >= LogLevel::Warn) {
+  // Logs go to stderr, so a tool's stdout carries only its results (answers, tables, JSON).
+  if (level >= LogLevel::Warn || s.console) {
     std::fprintf(stderr, "%s\n", line.c_str());
     std::fflush(stderr);
-  } else if (s.console) {
-    std::fprintf(stdout, "%s\n", line.c_str());
-    std::fflush(stdout);
   }
   if (s.file) {
     std::fprintf(s.file, "%s\n", line.c_str());

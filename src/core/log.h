@@ -1,6 +1,7 @@
 // Logging: one format for every rank ("[time] [r<rank>/<host>] LEVEL message"). Rank 0 prints to
-// the console; every rank may also append to its own file (<dir>/rank<N>.log). Warnings and
-// errors from any rank reach stderr so a failing rank is never silent.
+// the console (stderr, keeping stdout for a tool's results); every rank may also append to its own
+// file (<dir>/rank<N>.log). Warnings and errors from any rank reach stderr so a failing rank is
+// never silent.
 #pragma once
 
 #include <string>

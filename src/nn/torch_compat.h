@@ -1,5 +1,10 @@
 // LibTorch version differences, in one place: feature macros from <torch/version.h> so the code
-// builds against Debian 12's LibTorch 1.13 and the 2.x of cluster containers.
+// builds against Debian 12's LibTorch 1.13 and the 2.x of cluster containers. CI builds and tests
+// both (scripts/test.sh: 1.13, scripts/check-libtorch2.sh: 2.6); tests/unit/nn/torch_compat_test.cpp
+// checks that each build sees the features claimed here.
+//
+// Header traps that need no macro, only the right include (it works on every version):
+// - at::NoGradGuard: include <ATen/core/grad_mode.h>. <ATen/ATen.h> brings it on 1.13, not on 2.x.
 #pragma once
 
 #include <torch/version.h>

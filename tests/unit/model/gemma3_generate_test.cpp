@@ -2,6 +2,7 @@
 // through the sliding-window ring buffers: the fixture's window is 6, its prompt 24 tokens),
 // batched left-padded prompts equal the unbatched ones, HF's sampling filters, stop tokens, and a
 // checkpoint written by the safetensors writer reloads bit-exact.
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <cstdio>

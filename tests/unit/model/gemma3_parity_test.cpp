@@ -2,6 +2,7 @@
 // VLM and outputs of an independent implementation, confirmed against HF transformers): logits of
 // the multimodal, causal-image and text-only prompts within 1e-4, every intermediate the fixture
 // records, and the attention masks. The checkpoint uses hub (legacy) key names.
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>

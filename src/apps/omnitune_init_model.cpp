@@ -1,8 +1,12 @@
-// Writes a random-weight Gemma 3 checkpoint directory (config.json, model.safetensors,
-// preprocessor_config.json) with the exact tensor shapes of a real model, for benchmarks of
-// loading memory and speed where the real weights cannot be downloaded.
-//   make_random_gemma3 --preset 4b|1b|bench-1024|tiny --out DIR [--dtype bfloat16|float32] [--seed S]
+// omnitune-init-model: writes a random-weight Gemma 3 model directory (config.json,
+// model.safetensors, preprocessor_config.json, and tokenizer.model when given) with the exact
+// tensor shapes of a real model, or a tiny one sized to a tokenizer: benchmarks of loading memory
+// and speed, and the tiny models the quickstart fine-tunes, where real weights cannot be downloaded.
+//   omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm --out DIR
+//                       [--tokenizer tokenizer.model] [--dtype bfloat16|float32] [--seed S]
 // Presets follow gemma-spec A.1 / B.1 (4b: hidden 2560, 34 layers, vocab 262208, SigLIP 27 layers).
+// With --tokenizer, the vocabulary and the special ids (<start_of_image>, <end_of_image>,
+// <image_soft_token>, <end_of_turn>) come from the tokenizer, which is copied into DIR.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +16,9 @@
 #include "dist/runtime.h"
 #include "model/gemma3_model.h"
 #include "nn/tensor_io.h"
+#include "tokenizer/sentencepiece.h"
+
+#include <nlohmann/json.hpp>
 
 using namespace omnitune;
 
@@ -38,14 +45,25 @@ std::string preset_config(const std::string& p) {
     return R"({"architectures":["Gemma3ForCausalLM"],"model_type":"gemma3_text","torch_dtype":"float32",
       "hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
       "head_dim":16,"sliding_window":8,"vocab_size":512,"query_pre_attn_scalar":16})";
-  OT_FAIL("unknown preset '", p, "': use 4b, 1b, bench-1024 or tiny");
+  // A tiny vision-language model with every part of the real one (SigLIP, projector pooling,
+  // sliding and global layers) at a size that trains in seconds on a CPU.
+  if (p == "tiny-vlm")
+    return R"({"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3","torch_dtype":"float32",
+      "text_config":{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":128,"num_hidden_layers":4,
+      "num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,"sliding_window":16,"sliding_window_pattern":2,
+      "vocab_size":512,"query_pre_attn_scalar":16,"rope_scaling":{"factor":8.0,"rope_type":"linear"}},
+      "vision_config":{"model_type":"siglip_vision_model","hidden_size":32,"intermediate_size":64,"num_hidden_layers":2,
+      "num_attention_heads":4,"image_size":64,"patch_size":8,"vision_use_head":false},
+      "mm_tokens_per_image":16,"boi_token_index":255999,"eoi_token_index":256000,"image_token_index":262144,
+      "eos_token_id":[1,106]})";
+  OT_FAIL("unknown preset '", p, "': use 4b, 1b, bench-1024, tiny or tiny-vlm");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
-    std::string preset, out, dtype = "bfloat16";
+    std::string preset, out, dtype = "bfloat16", tokenizer;
     uint64_t seed = 1;
     for (int i = 1; i + 1 < ac; i += 2) {
       std::string f = av[i];
@@ -53,11 +71,35 @@ int main(int argc, char** argv) {
       else if (f == "--out") out = av[i + 1];
       else if (f == "--dtype") dtype = av[i + 1];
       else if (f == "--seed") seed = std::stoull(av[i + 1]);
+      else if (f == "--tokenizer") tokenizer = av[i + 1];
       else OT_FAIL("unknown option ", f);
     }
-    OT_REQUIRE(!preset.empty() && !out.empty(), "usage: make_random_gemma3 --preset 4b|1b|bench-1024|tiny --out DIR");
+    OT_REQUIRE(!preset.empty() && !out.empty(),
+               "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm --out DIR [--tokenizer FILE]");
     std::filesystem::create_directories(out);
-    const std::string cfg_text = preset_config(preset);
+    std::string cfg_text = preset_config(preset);
+    if (!tokenizer.empty()) {
+      // Size the vocabulary and point the special ids at the tokenizer's pieces.
+      SentencePiece sp(tokenizer);
+      nlohmann::json j = nlohmann::json::parse(cfg_text);
+      nlohmann::json& t = j.contains("text_config") ? j["text_config"] : j;
+      t["vocab_size"] = sp.vocab_size();
+      auto id_of = [&](const char* piece) {
+        int32_t id = sp.piece_to_id(piece);
+        OT_REQUIRE(id != sp.unk_id(), tokenizer, " has no piece ", piece, ": it is not a Gemma-style tokenizer");
+        return id;
+      };
+      if (j.contains("vision_config")) {
+        j["boi_token_index"] = id_of("<start_of_image>");
+        j["eoi_token_index"] = id_of("<end_of_image>");
+        j["image_token_index"] = id_of("<image_soft_token>");
+      }
+      j["eos_token_id"] = {sp.eos_id(), id_of("<end_of_turn>")};
+      t["bos_token_id"] = sp.bos_id();
+      t["pad_token_id"] = sp.pad_id();
+      cfg_text = j.dump(2);
+      std::filesystem::copy_file(tokenizer, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+    }
     { std::ofstream(out + "/config.json") << cfg_text; }
     Gemma3Config cfg = gemma3_config_parse(cfg_text, preset);
     if (cfg.has_vision) {

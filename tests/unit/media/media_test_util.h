@@ -1,0 +1,102 @@
+// Helpers shared by the media unit tests: file and fixture access, synthetic images, JPEG encoding
+// with TurboJPEG (so tests can make JPEGs of any size without Pillow), and pixel-difference stats.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "media/image.h"
+
+namespace omnitune::media_test {
+
+inline std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The shared real fixtures live next to the repository. A missing folder is a test failure (the
+// caller ASSERTs on the returned flag), never a skip: these images are part of the suite.
+inline std::string fixture_image(const std::string& name) {
+  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/images/" + name;
+}
+inline ::testing::AssertionResult fixture_present(const std::string& path) {
+  if (std::filesystem::is_regular_file(path)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "missing fixture " << path
+         << ": the shared fixtures folder (shared/fixtures/images beside the repository) must be "
+            "present for the media tests";
+}
+
+// Smooth gradients plus deterministic noise: JPEG-friendly content with some texture.
+inline Image synthetic_image(int w, int h, int channels, uint32_t seed = 1) {
+  Image img = make_image(w, h, channels);
+  uint32_t state = seed;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      for (int c = 0; c < channels; ++c) {
+        state = state * 1664525u + 1013904223u;
+        const int noise = static_cast<int>((state >> 24) % 17) - 8;
+        const int base = (c == 0)   ? 255 * x / std::max(1, w - 1)
+                         : (c == 1) ? 255 * y / std::max(1, h - 1)
+                                    : 128 + static_cast<int>(100 * std::sin((x + y) * 0.05));
+        img.pixels[(static_cast<size_t>(y) * w + x) * channels + c] =
+            static_cast<uint8_t>(std::clamp(base + noise, 0, 255));
+      }
+    }
+  }
+  return img;
+}
+
+// JPEG bytes of a 1- or 3-channel image via TurboJPEG.
+inline std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 90, int subsamp = TJSAMP_420,
+                                        int flags = 0) {
+  tjhandle h = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  const int pf = img.channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  const int rc = tjCompress2(h, img.pixels.data(), img.width, 0, img.height, pf, &buf, &size,
+                             img.channels == 1 ? TJSAMP_GRAY : subsamp, quality, flags);
+  std::vector<uint8_t> out;
+  if (rc == 0) out.assign(buf, buf + size);
+  if (rc != 0) ADD_FAILURE() << "tjCompress2: " << tjGetErrorStr2(h);
+  tjFree(buf);
+  tjDestroy(h);
+  return out;
+}
+
+// Per-byte comparison of two equally sized buffers.
+struct DiffStats {
+  size_t count = 0;
+  size_t equal = 0;
+  int max_abs = 0;
+  double sum_abs = 0;
+  double mean_abs() const { return count ? sum_abs / count : 0.0; }
+  double fraction_equal() const { return count ? static_cast<double>(equal) / count : 1.0; }
+  void add(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    for (size_t i = 0; i < n; ++i) {
+      const int d = std::abs(static_cast<int>(a[i]) - static_cast<int>(b[i]));
+      max_abs = std::max(max_abs, d);
+      sum_abs += d;
+      equal += d == 0;
+    }
+    count += n;
+  }
+};
+
+}  // namespace omnitune::media_test
