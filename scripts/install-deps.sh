@@ -18,8 +18,8 @@ PACKAGES=(
   libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
-  # tests: GoogleTest, clang for libFuzzer, Pillow for the image-parity references
-  libgtest-dev clang python3-pil
+  # tests: GoogleTest, clang for libFuzzer, Pillow and numpy for the image and audio references
+  libgtest-dev clang python3-pil python3-numpy
 )
 
 SUDO=""

@@ -79,7 +79,11 @@ H5Handle h5_open_read(const std::string& path) {
 
 H5Handle h5_group(hid_t parent, const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-  return H5Handle(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Handle::Kind::Group,
+  // No modification times in object headers: the same data must give the same file bytes, so a
+  // resumed run's shards have the same checksums as an uninterrupted run's.
+  H5Handle gcpl(H5Pcreate(H5P_GROUP_CREATE), H5Handle::Kind::Plist, "group properties");
+  H5Pset_obj_track_times(gcpl.id(), false);
+  return H5Handle(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT), H5Handle::Kind::Group,
                   "creating group " + name);
 }
 
@@ -90,6 +94,7 @@ void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>&
   H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Handle::Kind::Dataspace,
                  "dataspace for " + name);
   H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
+  H5Pset_obj_track_times(dcpl.id(), false);
   if (chunk_rows > 0 && !dims.empty() && dims[0] > 0) {
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min(chunk_rows, dims[0]);
@@ -112,7 +117,9 @@ void h5_write_strings(hid_t parent, const std::string& name, const std::vector<s
   H5Tset_cset(type.id(), H5T_CSET_UTF8);
   hsize_t n = values.size();
   H5Handle space(H5Screate_simple(1, &n, nullptr), H5Handle::Kind::Dataspace, "dataspace for " + name);
-  H5Handle ds(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
+  H5Pset_obj_track_times(dcpl.id(), false);
+  H5Handle ds(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
               H5Handle::Kind::Dataset, "creating dataset " + name);
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());

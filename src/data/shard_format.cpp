@@ -122,6 +122,7 @@ ShardHeader ShardWriter::finish() {
     h5_attr_write(root, "model_family", header_.model_family);
     h5_attr_write(root, "tokenizer_sha256", header_.tokenizer_sha256);
     h5_attr_write(root, "producer", header_.producer);
+    h5_attr_write(root, "config_sha256", header_.config_sha256);
     h5_attr_write(root, "image_height", header_.image_height);
     h5_attr_write(root, "image_width", header_.image_width);
     h5_attr_write(root, "image_rescale_factor", std::vector<double>{header_.rescale_factor});
@@ -157,6 +158,7 @@ std::unique_ptr<ShardReader> ShardReader::open(const std::string& path) {
   h.model_family = h5_attr_string(root, "model_family");
   h.tokenizer_sha256 = h5_attr_string(root, "tokenizer_sha256");
   h.producer = h5_attr_string(root, "producer");
+  h.config_sha256 = h5_attr_string(root, "config_sha256");
   h.image_height = h5_attr_int(root, "image_height");
   h.image_width = h5_attr_int(root, "image_width");
   h.rescale_factor = h5_attr_doubles(root, "image_rescale_factor").at(0);

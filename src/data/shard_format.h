@@ -56,6 +56,7 @@ struct ShardHeader {
   std::string model_family;     // "gemma3" | "gemma3n"
   std::string tokenizer_sha256;
   std::string producer;         // "omnitune-preprocess <version>"
+  std::string config_sha256;    // of the settings that shape the content: a resumed run keeps a shard only if equal
   int64_t image_height = 0, image_width = 0;
   double rescale_factor = 1.0 / 255.0;
   int64_t do_normalize = 1;

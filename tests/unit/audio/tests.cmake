@@ -1,0 +1,48 @@
+# Audio unit tests, include()d from tests/unit/CMakeLists.txt. media_audio_test needs only the
+# libraries and the shared fixtures (shared/fixtures/audio); media_audio_parity_test compares the
+# Gemma 3n log-mel with references that the fixture test media_audio_refs computes at test time
+# with numpy (Debian python3-numpy, make_reference.py) into the build tree.
+
+if(NOT TARGET omnitune_media_audio)
+  include(${PROJECT_SOURCE_DIR}/preprocess/media/audio.cmake)
+endif()
+
+# Prefer Debian's /usr/bin/python3: a pyenv or venv python3 earlier on PATH usually lacks the
+# Debian numpy package. Without numpy the fixture fails with a message saying what to install.
+set(_omnitune_numpy_python "")
+foreach(_py /usr/bin/python3 python3)
+  if(NOT _omnitune_numpy_python)
+    execute_process(COMMAND ${_py} -c "import numpy" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
+    if(_rc STREQUAL "0")
+      set(_omnitune_numpy_python ${_py})
+    endif()
+  endif()
+endforeach()
+if(NOT _omnitune_numpy_python)
+  message(WARNING "No python3 with numpy found: media_audio_parity_test will fail until the "
+                  "Debian package python3-numpy is installed (scripts/install-deps.sh)")
+  set(_omnitune_numpy_python python3)
+endif()
+
+set(_omnitune_audio_refs ${CMAKE_CURRENT_BINARY_DIR}/media_audio_refs)
+add_test(NAME media_audio_refs
+         COMMAND ${_omnitune_numpy_python} ${CMAKE_CURRENT_LIST_DIR}/make_reference.py
+                 ${PROJECT_SOURCE_DIR}/../shared/fixtures/audio ${_omnitune_audio_refs})
+set_tests_properties(media_audio_refs PROPERTIES
+  FIXTURES_SETUP media_audio_refs LABELS "unit;media;audio" TIMEOUT 300)
+
+omnitune_add_unit_test(media_audio_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/audio_decode_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/audio_features_test.cpp
+  LIBS omnitune_media_audio ${SNDFILE_LIBRARY}
+  LABELS "media;audio")
+target_include_directories(media_audio_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${SNDFILE_INCLUDE_DIR})
+
+omnitune_add_unit_test(media_audio_parity_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/audio_parity_test.cpp
+  LIBS omnitune_media_audio ${SNDFILE_LIBRARY}
+  LABELS "media;audio")
+target_include_directories(media_audio_parity_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${SNDFILE_INCLUDE_DIR})
+set_tests_properties(media_audio_parity_test PROPERTIES
+  FIXTURES_REQUIRED media_audio_refs
+  ENVIRONMENT "OMNITUNE_AUDIO_REFS=${_omnitune_audio_refs}")
