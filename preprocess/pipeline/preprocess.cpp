@@ -1,0 +1,492 @@
+// Pipeline phases (every rank runs all of them, on its own shards):
+//  1. load rows (text for all rows; embedded image bytes only for this rank's rows)
+//  2. hash the media of this rank's rows; all-gather (row -> hashes) so every rank knows where
+//     each distinct image lives: in the shard of the first row that uses it
+//  3. decode + resize the images homed in this rank's shards (threads); all-gather failures
+//  4. encode conversations and write this rank's shards (or keep a complete one from an earlier
+//     run with the same settings: resume); rank 0 gathers the stats into manifest.json
+#include "pipeline/preprocess.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "data/shard_format.h"
+#include "media/image_decode.h"
+#include "media/image_processor.h"
+#include "media/image_resize.h"
+#include "parquet/parquet_file.h"
+#include "pipeline/source.h"
+#include "tokenizer/chat_template.h"
+
+namespace omnitune {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kProducer = "omnitune-preprocess 0.1";
+
+// Gathers one string per rank on every rank (rank order).
+std::vector<std::string> allgather_strings(const std::string& mine, MPI_Comm comm) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  int len = static_cast<int>(mine.size());
+  std::vector<int> lens(size), offs(size);
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) {
+    offs[r] = total;
+    total += lens[r];
+  }
+  std::string all(total, '\0');
+  MPI_Allgatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offs.data(), MPI_CHAR, comm);
+  std::vector<std::string> out;
+  for (int r = 0; r < size; ++r) out.push_back(all.substr(offs[r], lens[r]));
+  return out;
+}
+
+struct ModelInfo {
+  std::string family = "gemma3";
+  int64_t image_tokens = 0, audio_tokens = 0;
+  bool vision = false;
+  ImageProcessorConfig processor;
+  std::string tokenizer_path, tokenizer_sha256;
+};
+
+ModelInfo read_model(const PreprocessSettings& s) {
+  OT_REQUIRE(!s.model_dir.empty(), "preprocess.model_dir is not set: the model directory decides the image size, ",
+             "tokens per image and tokenizer (--preprocess.model_dir DIR)");
+  ModelInfo m;
+  std::ifstream in(s.model_dir + "/config.json");
+  OT_REQUIRE(in.good(), "cannot read ", s.model_dir, "/config.json (preprocess.model_dir)");
+  json j = json::parse(in, nullptr, false);
+  OT_REQUIRE(j.is_object(), s.model_dir, "/config.json is not valid JSON");
+  std::string type = j.value("model_type", "");
+  if (type == "gemma3n") m.family = "gemma3n";
+  m.vision = j.contains("vision_config");
+  if (m.vision) {
+    m.image_tokens = j.value("mm_tokens_per_image", j.value("vision_soft_tokens_per_image", 256));
+    m.processor = image_processor_load(s.model_dir);
+  }
+  if (m.family == "gemma3n") m.audio_tokens = j.value("audio_soft_tokens_per_image", 188);
+  m.tokenizer_path = s.tokenizer.empty() ? s.model_dir + "/tokenizer.model" : s.tokenizer;
+  OT_REQUIRE(fs::exists(m.tokenizer_path), "tokenizer ", m.tokenizer_path,
+             " not found: put tokenizer.model in the model directory or set preprocess.tokenizer");
+  m.tokenizer_sha256 = sha256_file(m.tokenizer_path);
+  return m;
+}
+
+// The settings that shape the shards' content; a shard from an earlier run is reused only when
+// this hash matches.
+std::string content_hash(const PreprocessSettings& s, const ModelInfo& m, int64_t rows) {
+  json j{{"producer", kProducer}, {"input", fs::absolute(s.input).string()}, {"input_bytes", fs::file_size(s.input)},
+         {"rows", rows}, {"split", s.split}, {"tokenizer", m.tokenizer_sha256}, {"image_tokens", m.image_tokens},
+         {"audio_tokens", m.audio_tokens}, {"h", m.processor.height}, {"w", m.processor.width},
+         {"max_length", s.max_length}, {"overlong", s.overlong}, {"per_shard", s.samples_per_shard},
+         {"system", s.system_prompt}, {"columns", {s.col_question, s.col_answer, s.col_image, s.col_case_id, s.col_mode, s.col_id}},
+         {"image_dir", s.image_dir}, {"max_pixels", s.max_image_pixels}, {"format", s.format}};
+  return sha256_hex(j.dump());
+}
+
+std::string shard_name(int64_t k) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%05lld.h5", static_cast<long long>(k));
+  return buf;
+}
+
+// Decodes and resizes one image to the processor size; gray sources (and RGB with R=G=B) stay
+// single-channel.
+ShardImage process_image(const std::string& bytes, const std::string& sha, const std::string& what,
+                         const ModelInfo& m, int64_t max_pixels) {
+  DecodeOptions opt;
+  opt.max_pixels = max_pixels;
+  Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), opt, what);
+  if (img.channels == 3) img = collapse_gray_rgb(std::move(img));
+  if (img.width != m.processor.width || img.height != m.processor.height)
+    img = resize_bilinear(img, m.processor.width, m.processor.height);
+  ShardImage out;
+  out.sha256 = sha;
+  out.width = img.width;
+  out.height = img.height;
+  out.channels = img.channels;
+  out.pixels = std::move(img.pixels);
+  return out;
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads; the first exception is rethrown.
+void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
+  std::atomic<int64_t> next{0};
+  std::exception_ptr err;
+  std::mutex mu;
+  auto worker = [&] {
+    for (int64_t i; (i = next++) < n;) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> l(mu);
+        if (!err) err = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (err) std::rethrow_exception(err);
+}
+
+struct Progress {
+  std::string what;
+  int64_t total;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
+  void tick(int64_t done, bool root) {
+    auto now = std::chrono::steady_clock::now();
+    if (!root || (std::chrono::duration<double>(now - last).count() < 2.0 && done < total)) return;
+    last = now;
+    double s = std::chrono::duration<double>(now - start).count();
+    double rate = s > 0 ? done / s : 0;
+    OT_LOG_INFO(what, ": ", done, "/", total, " (", static_cast<int64_t>(rate), "/s on rank 0, ETA ",
+                rate > 0 ? static_cast<int64_t>((total - done) / rate) : 0, " s)");
+  }
+};
+
+}  // namespace
+
+PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const bool root = rank == 0;
+  OT_REQUIRE(s.samples_per_shard > 0, "preprocess.samples_per_shard must be positive");
+  OT_REQUIRE(s.max_length > 0, "preprocess.max_length must be positive");
+  const ModelInfo model = read_model(s);
+  SentencePiece sp(model.tokenizer_path);
+  GemmaChatTemplate tpl(sp, {model.image_tokens, model.audio_tokens});
+  const fs::path out_dir = fs::path(s.output_dir) / s.split;
+  if (root) fs::create_directories(out_dir);
+  MPI_Barrier(comm);
+
+  // 1. Rows. Parquet knows its row count up front, which decides the shards before reading bytes.
+  int64_t n_rows_hint = -1;
+  if (fs::path(s.input).extension() == ".parquet") n_rows_hint = parquet::ParquetFile::open(s.input).num_rows();
+  const int64_t S = s.samples_per_shard;
+  auto mine = [&](int64_t row) { return n_rows_hint < 0 || (row / S) % size == rank; };
+  SourceTable table = load_source(s, mine);
+  const int64_t n_rows = static_cast<int64_t>(table.rows.size());
+  const int64_t n_shards = std::max<int64_t>(1, (n_rows + S - 1) / S);
+  auto owner = [&](int64_t shard) { return static_cast<int>(shard % size); };
+  if (root) OT_LOG_INFO("preprocess ", s.split, ": ", n_rows, " rows (", table.format, ") -> ", n_shards,
+                        " shard(s) of up to ", S, " rows on ", size, " rank(s)");
+  const std::string chash = content_hash(s, model, n_rows);
+
+  // 2. Hash my rows' media; keep the bytes of images whose home may be mine.
+  std::map<std::string, std::string> bytes_by_hash;
+  json my_hashes = json::array();
+  Progress hashing{"hashing media", n_rows};
+  for (SourceRow& r : table.rows) {
+    if (owner(r.row / S) != rank) continue;
+    json entry{{"row", r.row}};
+    json hs = json::array();
+    if (r.error.empty()) {
+      for (MediaSource& m : r.media) {
+        try {
+          std::string b = media_bytes(m);
+          OT_REQUIRE(!b.empty(), m.what, " is empty (0 bytes)");
+          std::string h = sha256_hex(b);
+          bytes_by_hash.emplace(h, std::move(b));
+          hs.push_back(h);
+        } catch (const Error& e) {
+          entry["error"] = e.what();
+          break;
+        }
+      }
+    }
+    entry["hashes"] = hs;
+    my_hashes.push_back(entry);
+    hashing.tick(r.row + 1, root);
+  }
+  for (const std::string& part : allgather_strings(my_hashes.dump(), comm)) {
+    for (const json& e : json::parse(part)) {
+      SourceRow& r = table.rows.at(e["row"].get<int64_t>());
+      if (e.contains("error") && r.error.empty()) r.error = e["error"].get<std::string>();
+      size_t k = 0;
+      for (const json& h : e["hashes"]) r.media.at(k++).bytes = h.get<std::string>();  // bytes now hold the hash
+    }
+  }
+  // Homes: the shard of the first valid row using each image.
+  std::map<std::string, int64_t> home;
+  std::vector<std::string> home_order;  // first-use order
+  for (const SourceRow& r : table.rows) {
+    if (!r.error.empty()) continue;
+    for (const MediaSource& m : r.media)
+      if (m.kind == MediaKind::Image && home.emplace(m.bytes, r.row / S).second) home_order.push_back(m.bytes);
+  }
+
+  // 3. Decode my images with threads; share the failures.
+  std::vector<std::string> my_images;
+  for (const std::string& h : home_order)
+    if (owner(home[h]) == rank) my_images.push_back(h);
+  std::vector<ShardImage> decoded(my_images.size());
+  std::vector<std::string> failures(my_images.size());
+  const int threads = s.threads > 0 ? static_cast<int>(s.threads)
+                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / size);
+  Progress decoding{"decoding images", static_cast<int64_t>(my_images.size())};
+  std::atomic<int64_t> done{0};
+  std::map<std::string, std::string> what_of;
+  for (const SourceRow& r : table.rows)
+    for (const MediaSource& m : r.media) what_of.emplace(m.bytes, m.what);
+  parallel_for(static_cast<int64_t>(my_images.size()), threads, [&](int64_t i) {
+    const std::string& h = my_images[i];
+    try {
+      decoded[i] = process_image(bytes_by_hash.at(h), h, what_of[h], model, s.max_image_pixels);
+    } catch (const Error& e) {
+      failures[i] = e.what();
+    }
+    ++done;
+  });
+  decoding.tick(done, root);
+  bytes_by_hash.clear();
+  json my_bad = json::object();
+  for (size_t i = 0; i < my_images.size(); ++i)
+    if (!failures[i].empty()) my_bad[my_images[i]] = failures[i];
+  std::map<std::string, std::string> bad;
+  for (const std::string& part : allgather_strings(my_bad.dump(), comm)) {
+    const json parsed = json::parse(part);  // named: items() of a temporary would dangle
+    for (auto& [h, why] : parsed.items()) bad[h] = why.get<std::string>();
+  }
+  for (SourceRow& r : table.rows)
+    for (const MediaSource& m : r.media)
+      if (r.error.empty() && bad.count(m.bytes)) r.error = bad[m.bytes];
+  // Slots: images homed in each shard, in first-use order, failures excluded.
+  std::map<std::string, int64_t> slot;
+  std::map<int64_t, int64_t> per_shard;
+  for (const std::string& h : home_order)
+    if (!bad.count(h)) slot[h] = per_shard[home[h]]++;
+
+  // 4. Encode and write my shards.
+  json my_stats = json::array();
+  std::map<std::string, const ShardImage*> image_by_hash;
+  for (size_t i = 0; i < my_images.size(); ++i)
+    if (failures[i].empty()) image_by_hash[my_images[i]] = &decoded[i];
+  Progress writing{"writing shards", n_shards};
+  for (int64_t k = rank; k < n_shards; k += size) {
+    const fs::path file = out_dir / shard_name(k);
+    json st{{"index", k}, {"file", shard_name(k)}, {"rejects", json::array()}, {"prompt_tokens", json::array()},
+            {"answer_tokens", json::array()}, {"modes", json::object()}};
+    const int64_t r0 = k * S, r1 = std::min(n_rows, r0 + S);
+    // Resume: a complete shard (atomic rename) written with the same settings is kept.
+    bool reused = false;
+    if (fs::exists(file)) {
+      try {
+        auto rd = ShardReader::open(file.string());
+        reused = rd->header().config_sha256 == chash && rd->header().shard_index == k && rd->header().num_shards == n_shards;
+      } catch (const Error&) {
+        reused = false;
+      }
+    }
+    ShardHeader hdr;
+    hdr.shard_index = k;
+    hdr.num_shards = n_shards;
+    hdr.split = s.split;
+    hdr.model_family = model.family;
+    hdr.tokenizer_sha256 = model.tokenizer_sha256;
+    hdr.producer = kProducer;
+    hdr.config_sha256 = chash;
+    hdr.image_height = model.processor.height;
+    hdr.image_width = model.processor.width;
+    hdr.rescale_factor = model.processor.rescale_factor;
+    hdr.do_normalize = model.processor.do_normalize ? 1 : 0;
+    hdr.image_mean = {model.processor.mean[0], model.processor.mean[1], model.processor.mean[2]};
+    hdr.image_std = {model.processor.std[0], model.processor.std[1], model.processor.std[2]};
+    ShardWriter w(file.string(), hdr);
+    if (!reused) {
+      for (const std::string& h : home_order)
+        if (home[h] == k && !bad.count(h)) w.add_image(*image_by_hash.at(h));
+    }
+    for (int64_t row = r0; row < r1; ++row) {
+      SourceRow& r = table.rows[row];
+      auto reject = [&](const std::string& why) {
+        OT_REQUIRE(s.on_error != "fail", s.input, " row ", row, ": ", why, " (preprocess.on_error=fail)");
+        st["rejects"].push_back({{"row", row}, {"id", r.id}, {"reason", why}});
+      };
+      if (!r.error.empty()) {
+        reject(r.error);
+        continue;
+      }
+      ChatEncoding e;
+      try {
+        e = tpl.encode(r.messages, false);
+      } catch (const Error& err) {
+        reject(err.what());
+        continue;
+      }
+      if (e.target_tokens == 0) {
+        reject("no assistant answer to train on");
+        continue;
+      }
+      if (static_cast<int64_t>(e.ids.size()) > s.max_length) {
+        const std::string why = str_cat("over-length: ", e.ids.size(), " tokens > max_length ", s.max_length);
+        OT_REQUIRE(s.overlong != "fail", s.input, " row ", row, ": ", why, " (preprocess.overlong=fail)");
+        if (s.overlong == "drop" || e.prompt_tokens >= s.max_length) {
+          reject(why);
+          continue;
+        }
+        e.ids.resize(s.max_length);
+        e.loss_mask.resize(s.max_length);
+        e.token_type.resize(s.max_length);
+        st["truncated"] = st.value("truncated", 0) + 1;
+      }
+      ShardSample smp;
+      smp.id = r.id;
+      smp.case_id = r.case_id;
+      smp.mode = r.mode;
+      smp.source_row = row;
+      for (const MediaSource& m : r.media) smp.media.push_back({m.kind, home.at(m.bytes), slot.at(m.bytes)});
+      int64_t targets = 0;
+      for (uint8_t l : e.loss_mask) targets += l;
+      st["prompt_tokens"].push_back(e.prompt_tokens);
+      st["answer_tokens"].push_back(targets);
+      st["modes"][r.mode.empty() ? "(none)" : r.mode] = st["modes"].value(r.mode.empty() ? "(none)" : r.mode, 0) + 1;
+      smp.ids = std::move(e.ids);
+      smp.loss_mask = std::move(e.loss_mask);
+      smp.token_type = std::move(e.token_type);
+      if (!reused) w.add_sample(std::move(smp));
+    }
+    if (!reused) w.finish();
+    auto rd = ShardReader::open(file.string());
+    st["reused"] = reused;
+    st["samples"] = rd->header().num_samples;
+    st["tokens"] = rd->header().num_tokens;
+    st["images"] = rd->header().num_images;
+    st["bytes"] = fs::file_size(file);
+    st["sha256"] = sha256_file(file.string());
+    my_stats.push_back(st);
+    writing.tick(k + 1, root);
+  }
+
+  // Rank 0: manifest, rejects, leak report. Everything else waits so the manifest is last.
+  std::vector<std::string> parts = allgather_strings(my_stats.dump(), comm);
+  PreprocessSummary sum;
+  sum.rows = n_rows;
+  sum.shards = n_shards;
+  std::vector<json> shards;
+  for (const std::string& p : parts)
+    for (const json& st : json::parse(p)) shards.push_back(st);
+  std::sort(shards.begin(), shards.end(), [](const json& a, const json& b) { return a["index"] < b["index"]; });
+  json rejects = json::array(), reasons = json::object(), modes = json::object();
+  std::vector<int64_t> prompt_lens, answer_lens;
+  json shard_list = json::array();
+  for (const json& st : shards) {
+    for (const json& rj : st["rejects"]) {
+      rejects.push_back(rj);
+      std::string reason = rj["reason"].get<std::string>();
+      std::string kind = reason.substr(0, reason.find(':'));
+      reasons[kind] = reasons.value(kind, 0) + 1;
+    }
+    for (const json& v : st["prompt_tokens"]) prompt_lens.push_back(v.get<int64_t>());
+    for (const json& v : st["answer_tokens"]) answer_lens.push_back(v.get<int64_t>());
+    for (auto& [m, c] : st["modes"].items()) modes[m] = modes.value(m, 0) + c.get<int64_t>();
+    sum.samples += st["samples"].get<int64_t>();
+    sum.tokens += st["tokens"].get<int64_t>();
+    sum.images += st["images"].get<int64_t>();
+    sum.shards_reused += st["reused"].get<bool>() ? 1 : 0;
+    shard_list.push_back({{"file", st["file"]}, {"index", st["index"]}, {"samples", st["samples"]},
+                          {"tokens", st["tokens"]}, {"images", st["images"]}, {"bytes", st["bytes"]},
+                          {"sha256", st["sha256"]}, {"truncated", st.value("truncated", 0)}});
+  }
+  sum.rejected = static_cast<int64_t>(rejects.size());
+  sum.manifest = (out_dir / "manifest.json").string();
+  if (root) {
+    auto histogram = [](const std::vector<int64_t>& v) {
+      json h = json::object();
+      if (v.empty()) return h;
+      std::vector<int64_t> sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      h["min"] = sorted.front();
+      h["max"] = sorted.back();
+      h["p50"] = sorted[sorted.size() / 2];
+      h["p95"] = sorted[sorted.size() * 95 / 100];
+      json b = json::object();
+      for (int64_t x : v) {
+        int64_t edge = 1;
+        while (edge < x) edge *= 2;
+        b["<=" + std::to_string(edge)] = b.value("<=" + std::to_string(edge), 0) + 1;
+      }
+      h["buckets"] = b;
+      return h;
+    };
+    std::set<std::string> my_split_images;
+    for (const auto& [h, sh] : home)
+      if (!bad.count(h)) my_split_images.insert(h);
+    // Leak report: images this split shares with other splits already in output_dir.
+    json leaks = json::object();
+    for (const auto& entry : fs::directory_iterator(s.output_dir)) {
+      const fs::path other = entry.path() / "manifest.json";
+      if (!entry.is_directory() || entry.path().filename() == s.split || !fs::exists(other)) continue;
+      std::ifstream in(other);
+      json om = json::parse(in, nullptr, false);
+      if (!om.is_object() || !om.contains("image_sha256")) continue;
+      int64_t shared = 0;
+      for (const json& h : om["image_sha256"]) shared += my_split_images.count(h.get<std::string>());
+      if (shared > 0) {
+        leaks[entry.path().filename().string()] = shared;
+        OT_LOG_WARN("split '", s.split, "' shares ", shared, " image(s) with split '", entry.path().filename().string(),
+                    "': an evaluation on one of them sees images trained on in the other");
+      }
+    }
+    json manifest{{"schema_version", kShardSchemaVersion},
+                  {"producer", kProducer},
+                  {"split", s.split},
+                  {"format", table.format},
+                  {"input", s.input},
+                  {"model_family", model.family},
+                  {"tokenizer_sha256", model.tokenizer_sha256},
+                  {"config_sha256", chash},
+                  {"config", cfg.to_json()},
+                  {"image", {{"height", model.processor.height}, {"width", model.processor.width},
+                             {"tokens_per_image", model.image_tokens}, {"rescale_factor", model.processor.rescale_factor},
+                             {"do_normalize", model.processor.do_normalize},
+                             {"mean", model.processor.mean}, {"std", model.processor.std}}},
+                  {"counts", {{"rows", n_rows}, {"samples", sum.samples}, {"rejected", sum.rejected},
+                              {"tokens", sum.tokens}, {"distinct_images", static_cast<int64_t>(my_split_images.size())},
+                              {"shards", n_shards}}},
+                  {"rejects_by_reason", reasons},
+                  {"samples_by_mode", modes},
+                  {"prompt_tokens", histogram(prompt_lens)},
+                  {"answer_tokens", histogram(answer_lens)},
+                  {"shared_images_with_other_splits", leaks},
+                  {"shards", shard_list},
+                  {"image_sha256", std::vector<std::string>(my_split_images.begin(), my_split_images.end())}};
+    std::ofstream rj(out_dir / "rejects.jsonl.tmp");
+    for (const json& r : rejects) rj << r.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    rj.close();
+    fs::rename(out_dir / "rejects.jsonl.tmp", out_dir / "rejects.jsonl");
+    // Shards of an earlier run with more shards would look like part of this one: remove them.
+    for (const auto& e : fs::directory_iterator(out_dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("shard-", 0) == 0 && name.size() == 14 && std::stoll(name.substr(6, 5)) >= n_shards) fs::remove(e.path());
+    }
+    const fs::path tmp = out_dir / "manifest.json.tmp";
+    std::ofstream(tmp) << manifest.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    fs::rename(tmp, out_dir / "manifest.json");
+    OT_LOG_INFO("preprocess ", s.split, ": ", sum.samples, " samples (", sum.rejected, " rejected), ", sum.images,
+                " distinct images, ", sum.tokens, " tokens in ", n_shards, " shard(s) (", sum.shards_reused,
+                " reused) -> ", sum.manifest);
+  }
+  MPI_Barrier(comm);
+  return sum;
+}
+
+}  // namespace omnitune

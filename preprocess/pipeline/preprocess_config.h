@@ -1,0 +1,27 @@
+// The `preprocess.*` config keys (one schema: type, default, doc) and the settings struct the
+// pipeline reads, so key names are spelled in one place.
+#pragma once
+
+#include <string>
+
+#include "core/config.h"
+#include "core/config_schema.h"
+
+namespace omnitune {
+
+void register_preprocess_config(ConfigSchema& schema);
+
+struct PreprocessSettings {
+  std::string input, format, split, output_dir, model_dir, tokenizer, image_dir, system_prompt;
+  std::string col_question, col_answer, col_image, col_case_id, col_mode, col_id;
+  int64_t max_length = 2048;
+  std::string overlong;  // drop | truncate_answer | fail
+  int64_t samples_per_shard = 256;
+  std::string on_error;  // skip | fail
+  int64_t max_image_pixels = 178956970;
+  int64_t threads = 0;
+};
+
+PreprocessSettings preprocess_settings_from(const Config& cfg);
+
+}  // namespace omnitune

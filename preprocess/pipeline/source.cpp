@@ -1,0 +1,251 @@
+// Source readers. Row-level problems (a missing value, bad UTF-8, a duplicate id) do not stop the
+// run: they mark the row with a reason that ends up in rejects.jsonl.
+#include "pipeline/source.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "parquet/parquet_file.h"
+
+namespace omnitune {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+bool valid_utf8(const std::string& s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    for (int k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string media_bytes(const MediaSource& m) {
+  if (m.path.empty()) return m.bytes;
+  std::ifstream in(m.path, std::ios::binary);
+  OT_REQUIRE(in.good(), "cannot read ", m.path, " (missing or unreadable file)");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+namespace {
+
+// Builds the flat-row conversation and checks its text.
+void make_flat_conversation(SourceRow& r, const std::string& question, const std::string& answer,
+                            const std::string& system) {
+  if (!valid_utf8(question) || !valid_utf8(answer)) {
+    r.error = "text is not valid UTF-8";
+    return;
+  }
+  if (chat_trim(question).empty()) {
+    r.error = "empty question";
+    return;
+  }
+  if (chat_trim(answer).empty()) {
+    r.error = "empty answer";
+    return;
+  }
+  if (!system.empty()) r.messages.push_back({"system", {{ChatItem::Kind::Text, system}}});
+  ChatMessage user{"user", {}};
+  for (size_t k = 0; k < r.media.size(); ++k)
+    user.content.push_back({r.media[k].kind == MediaKind::Image ? ChatItem::Kind::Image : ChatItem::Kind::Audio,
+                            std::to_string(k)});
+  user.content.push_back({ChatItem::Kind::Text, question});
+  r.messages.push_back(user);
+  r.messages.push_back({"assistant", {{ChatItem::Kind::Text, answer}}});
+}
+
+std::string resolve_format(const PreprocessSettings& s) {
+  if (s.format != "auto") return s.format;
+  if (fs::path(s.input).extension() == ".parquet") return "medpix_parquet";
+  std::ifstream in(s.input);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (chat_trim(line).empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    return j.is_object() && j.contains("messages") ? "messages_jsonl" : "medpix_jsonl";
+  }
+  return "medpix_jsonl";
+}
+
+std::string image_column(const parquet::ParquetFile& f, const std::string& configured) {
+  if (configured != "auto") return configured;
+  // The HF datasets metadata names the Image feature; never guess from the name when it is there.
+  auto kv = f.key_value_metadata();
+  auto it = kv.find("huggingface");
+  if (it != kv.end()) {
+    json j = json::parse(it->second, nullptr, false);
+    if (j.is_object() && j.contains("info") && j["info"].contains("features")) {
+      for (auto& [name, feat] : j["info"]["features"].items())
+        if (feat.is_object() && feat.value("_type", "") == "Image") return name;
+    }
+  }
+  for (const char* cand : {"image", "image_id"}) {
+    for (const auto& c : f.columns())
+      if ((c.path == cand || c.path == std::string(cand) + ".bytes") && !c.is_string) return cand;
+  }
+  return "image_id";
+}
+
+SourceTable load_parquet(const PreprocessSettings& s, const std::function<bool(int64_t)>& keep) {
+  parquet::ParquetFile f = parquet::ParquetFile::open(s.input);
+  const std::string img = image_column(f, s.col_image);
+  const bool struct_image = f.column_index(img + ".bytes") >= 0;
+  const std::string img_bytes = struct_image ? img + ".bytes" : img;
+  OT_REQUIRE(f.column_index(img_bytes) >= 0, s.input, ": no image column '", img,
+             "' (set preprocess.columns.image; columns are named in the error of a missing column)");
+  SourceTable t;
+  t.format = "medpix_parquet";
+  int64_t row0 = 0;
+  for (int rg = 0; rg < f.num_row_groups(); ++rg) {
+    auto col = [&](const std::string& name) {
+      return name.empty() || f.column_index(name) < 0 ? parquet::ColumnData{} : f.read_column(rg, name);
+    };
+    parquet::ColumnData q = f.read_column(rg, s.col_question), a = f.read_column(rg, s.col_answer);
+    parquet::ColumnData cid = col(s.col_case_id), mode = col(s.col_mode), id = col(s.col_id);
+    parquet::ColumnData bytes = f.read_column(rg, img_bytes);
+    parquet::ColumnData path = struct_image && f.column_index(img + ".path") >= 0 ? f.read_column(rg, img + ".path")
+                                                                                  : parquet::ColumnData{};
+    const int64_t n = f.row_group_num_rows(rg);
+    for (int64_t i = 0; i < n; ++i) {
+      SourceRow r;
+      r.row = row0 + i;
+      auto text = [&](const parquet::ColumnData& c) {
+        return i < static_cast<int64_t>(c.bytes.size()) && c.valid[i] ? c.bytes[i] : std::string();
+      };
+      r.case_id = text(cid);
+      r.mode = text(mode);
+      r.id = text(id);
+      MediaSource m;
+      m.what = "row " + std::to_string(r.row) + " image";
+      if (bytes.valid[i] && !bytes.bytes[i].empty()) {
+        if (keep(r.row)) m.bytes = bytes.bytes[i];
+        m.what += text(path).empty() ? "" : " (" + text(path) + ")";
+        r.media.push_back(std::move(m));
+      } else if (!text(path).empty()) {
+        m.path = (fs::path(s.image_dir.empty() ? fs::path(s.input).parent_path().string() : s.image_dir) / text(path)).string();
+        m.what = m.path;
+        r.media.push_back(std::move(m));
+      } else {
+        r.error = "missing image";
+      }
+      if (r.error.empty()) make_flat_conversation(r, text(q), text(a), s.system_prompt);
+      t.rows.push_back(std::move(r));
+    }
+    row0 += n;
+  }
+  return t;
+}
+
+SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
+  std::ifstream in(s.input);
+  OT_REQUIRE(in.good(), "cannot read ", s.input, " (preprocess.input)");
+  const fs::path base = fs::path(s.input).parent_path();
+  const fs::path images = !s.image_dir.empty() ? fs::path(s.image_dir)
+                          : format == "medpix_jsonl" ? base / "images" : base;
+  SourceTable t;
+  t.format = format;
+  std::string line;
+  int64_t row = 0;
+  while (std::getline(in, line)) {
+    if (chat_trim(line).empty()) continue;
+    SourceRow r;
+    r.row = row++;
+    if (!valid_utf8(line)) {  // JSON must be UTF-8; say so rather than "not JSON"
+      r.error = "text is not valid UTF-8";
+      t.rows.push_back(std::move(r));
+      continue;
+    }
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_object()) {
+      r.error = "line is not a JSON object";
+      t.rows.push_back(std::move(r));
+      continue;
+    }
+    auto str = [&](const std::string& key) {
+      return !key.empty() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+    };
+    r.case_id = str(s.col_case_id);
+    r.mode = str(s.col_mode);
+    r.id = format == "messages_jsonl" ? str("id") : str(s.col_id);
+    if (format == "medpix_jsonl") {
+      std::string img = str(s.col_image == "auto" ? "image_id" : s.col_image);
+      if (img.empty()) {
+        r.error = "missing image";
+      } else {
+        MediaSource m;
+        m.path = (images / img).string();
+        m.what = m.path;
+        r.media.push_back(m);
+        make_flat_conversation(r, str(s.col_question), str(s.col_answer), s.system_prompt);
+      }
+    } else {
+      if (!j["messages"].is_array()) {
+        r.error = "'messages' is not a list";
+      } else {
+        if (!s.system_prompt.empty()) r.messages.push_back({"system", {{ChatItem::Kind::Text, s.system_prompt}}});
+        for (const json& msg : j["messages"]) {
+          ChatMessage cm;
+          cm.role = msg.value("role", "");
+          const json& content = msg.contains("content") ? msg["content"] : json();
+          if (content.is_string()) {
+            cm.content.push_back({ChatItem::Kind::Text, content.get<std::string>()});
+          } else if (content.is_array()) {
+            for (const json& item : content) {
+              std::string type = item.value("type", "");
+              if (type == "text") {
+                std::string txt = item.value("text", "");
+                if (!valid_utf8(txt)) r.error = "text is not valid UTF-8";
+                cm.content.push_back({ChatItem::Kind::Text, txt});
+              } else if (type == "image" || type == "audio") {
+                MediaSource m;
+                m.kind = type == "image" ? MediaKind::Image : MediaKind::Audio;
+                m.path = (images / item.value(type, "")).string();
+                m.what = m.path;
+                cm.content.push_back({type == "image" ? ChatItem::Kind::Image : ChatItem::Kind::Audio,
+                                      std::to_string(r.media.size())});
+                r.media.push_back(m);
+              } else {
+                r.error = "unknown content type '" + type + "'";
+              }
+            }
+          } else {
+            r.error = "message content is neither text nor a list";
+          }
+          r.messages.push_back(cm);
+        }
+      }
+    }
+    t.rows.push_back(std::move(r));
+  }
+  return t;
+}
+
+}  // namespace
+
+SourceTable load_source(const PreprocessSettings& s, const std::function<bool(int64_t)>& keep) {
+  OT_REQUIRE(!s.input.empty(), "preprocess.input is not set: give the dataset file (--preprocess.input PATH)");
+  OT_REQUIRE(fs::exists(s.input), "preprocess.input ", s.input, " does not exist");
+  const std::string format = resolve_format(s);
+  SourceTable t = format == "medpix_parquet" ? load_parquet(s, keep) : load_jsonl(s, format);
+  // Duplicate ids: the first occurrence is kept.
+  std::map<std::string, int64_t> seen;
+  for (SourceRow& r : t.rows) {
+    if (r.id.empty()) {
+      r.id = s.split + "-" + std::to_string(r.row);
+      continue;
+    }
+    auto [it, fresh] = seen.emplace(r.id, r.row);
+    if (!fresh && r.error.empty()) r.error = "duplicate id '" + r.id + "' (first at row " + std::to_string(it->second) + ")";
+  }
+  return t;
+}
+
+}  // namespace omnitune

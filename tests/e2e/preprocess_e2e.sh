@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# omnitune-preprocess end to end: the real MedPix sample Parquet gives identical shards under 1, 2
+# and 4 MPI ranks; every kind of bad row lands in rejects.jsonl with its reason (zero-byte,
+# truncated and corrupt images, a PNG named .jpg that must still work, a decompression bomb,
+# non-UTF-8 text, empty question, duplicate id, over-length); a run killed with SIGKILL and re-run
+# ends with the same checksums; images shared between train and validation are reported.
+# Prints "N passed, M failed". Usage: preprocess_e2e.sh BIN_DIR SRC_DIR
+set -u
+bin=$1; src=$2
+fixtures="$src/../shared/fixtures"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+pass=0; fail=0
+check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+if [ ! -d "$fixtures" ]; then echo "FAIL: shared fixtures missing at $fixtures"; echo "0 passed, 1 failed"; exit 1; fi
+
+# A tiny model directory (config.json, preprocessor_config.json) with the real Gemma 3 tokenizer.
+"$bin/omnitune-init-model" --preset tiny-vlm --out "$work/model" --tokenizer "$fixtures/gemma3-tokenizer/tokenizer.model" \
+  --dtype float32 >"$work/init.log" 2>&1
+pp() { "$bin/omnitune-preprocess" --preprocess.model_dir "$work/model" "$@"; }
+
+# 1. Rank-count invariance on the real MedPix sample.
+for np in 1 2 4; do
+  mpirun -np $np --oversubscribe "$bin/omnitune-preprocess" --preprocess.model_dir "$work/model" \
+    --preprocess.input "$fixtures/medpix/sample.parquet" --preprocess.output_dir "$work/ranks$np" \
+    --preprocess.samples_per_shard 16 >"$work/ranks$np.log" 2>&1
+done
+summary() { python3 -c "
+import json,sys; m=json.load(open(sys.argv[1]))
+print(json.dumps([m['counts'], [(s['file'], s['sha256'], s['samples']) for s in m['shards']], m['prompt_tokens'], m['rejects_by_reason']]))" "$1"; }
+check "1-rank run wrote a manifest with 60 samples" python3 -c "
+import json; m=json.load(open('$work/ranks1/train/manifest.json')); assert m['counts']['samples']==60 and m['counts']['distinct_images']==6, m['counts']"
+check "2 ranks give the same shards as 1" test "$(summary "$work/ranks1/train/manifest.json")" = "$(summary "$work/ranks2/train/manifest.json")"
+check "4 ranks give the same shards as 1" test "$(summary "$work/ranks1/train/manifest.json")" = "$(summary "$work/ranks4/train/manifest.json")"
+check "each distinct image stored once" python3 -c "
+import json; m=json.load(open('$work/ranks1/train/manifest.json')); assert sum(s['images'] for s in m['shards'])==6"
+
+# 2. Bad rows, as MedPix-columns JSONL with image files.
+mkdir -p "$work/bad/images"
+python3 - "$work/bad" "$fixtures/images/cxr-gray-512.png" <<'PY'
+import json, struct, sys, zlib, shutil
+d, good = sys.argv[1], sys.argv[2]
+img = d + "/images/"
+shutil.copy(good, img + "good.png")
+shutil.copy(good, img + "named.jpg")                    # a PNG with a .jpg name: must decode
+open(img + "empty.png", "wb").close()                   # zero bytes
+data = open(good, "rb").read()
+open(img + "cut.png", "wb").write(data[: len(data) // 3])   # truncated
+open(img + "junk.png", "wb").write(b"this is not an image" * 10)
+def chunk(t, b): return struct.pack(">I", len(b)) + t + b + struct.pack(">I", zlib.crc32(t + b) & 0xffffffff)
+bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)) + \
+       chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+open(img + "bomb.png", "wb").write(bomb)
+rows = [("good.png", "What is shown?", "A chest X-ray.", "r0"),
+        ("named.jpg", "What modality?", "X-ray.", "r1"),
+        ("empty.png", "Q?", "A.", "r2"),
+        ("cut.png", "Q?", "A.", "r3"),
+        ("junk.png", "Q?", "A.", "r4"),
+        ("bomb.png", "Q?", "A.", "r5"),
+        ("missing.png", "Q?", "A.", "r6"),
+        ("good.png", "   ", "A.", "r7"),
+        ("good.png", "Q?", "A.", "r1"),
+        ("good.png", "Describe " + "at length " * 400, "A.", "r9")]
+with open(d + "/train.jsonl", "wb") as f:
+    for image, q, a, rid in rows:
+        f.write((json.dumps({"image_id": image, "question": q, "answer": a, "id": rid, "mode": "m", "case_id": "c"}) + "\n").encode())
+    f.write(b'{"image_id": "good.png", "question": "caf\xe9?", "answer": "A.", "id": "r10"}\n')  # Latin-1, not UTF-8
+PY
+pp --preprocess.input "$work/bad/train.jsonl" --preprocess.output_dir "$work/badout" --preprocess.columns.id id \
+  --preprocess.max_length 300 >"$work/bad.log" 2>&1
+check "bad-row run succeeds with on_error=skip" test $? -eq 0
+rej="$work/badout/train/rejects.jsonl"
+reason() { python3 -c "
+import json,sys
+for l in open('$rej'):
+    r=json.loads(l)
+    if r['id']==sys.argv[1]: print(r['reason']); break" "$1"; }
+check "kept only the good rows (good + PNG named .jpg)" python3 -c "
+import json; m=json.load(open('$work/badout/train/manifest.json')); assert m['counts']['samples']==2 and m['counts']['rejected']==9, m['counts']"
+check "zero-byte image rejected" bash -c "[[ \"$(reason r2)\" == *'empty'* ]]"
+check "truncated image rejected" bash -c "[[ \"$(reason r3)\" == *cut.png* ]]"
+check "corrupt image rejected" bash -c "[[ \"$(reason r4)\" == *junk.png* ]]"
+check "decompression bomb rejected by the pixel limit" bash -c "[[ \"$(reason r5)\" == *exceeds* ]]"
+check "missing image file rejected" bash -c "[[ \"$(reason r6)\" == *missing.png* ]]"
+check "empty question rejected" test "$(reason r7)" = "empty question"
+check "duplicate id rejected" bash -c "[[ \"$(reason r1)\" == *duplicate* ]]"
+check "over-length rejected (drop)" bash -c "[[ \"$(reason r9)\" == over-length* ]]"
+check "non-UTF-8 text rejected" python3 -c "
+import json
+rows = [json.loads(l) for l in open('$rej')]
+assert any(r['row'] == 10 and r['reason'] == 'text is not valid UTF-8' for r in rows), rows"
+pp --preprocess.input "$work/bad/train.jsonl" --preprocess.output_dir "$work/badfail" --preprocess.on_error fail >"$work/fail.log" 2>&1
+check "on_error=fail stops with the row and reason" bash -c "[ $? -ne 0 ] && grep -q 'row 2' '$work/fail.log'"
+pp --preprocess.input "$work/bad/train.jsonl" --preprocess.output_dir "$work/trunc" --preprocess.columns.id id \
+  --preprocess.max_length 300 --preprocess.overlong truncate_answer >"$work/trunc.log" 2>&1
+check "prompt longer than max_length is dropped even with truncate_answer" bash -c "grep -q '\"r9\"' '$work/trunc/train/rejects.jsonl'"
+
+# 3. SIGKILL mid-run, then resume: same checksums as the uninterrupted run.
+big="$work/big.jsonl"
+python3 - "$big" <<'PY'
+import json, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(400):
+        f.write(json.dumps({"image_id": "good.png", "question": f"Question {i}?", "answer": f"Answer {i}."}) + "\n")
+PY
+pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/full" \
+  --preprocess.samples_per_shard 8 >"$work/full.log" 2>&1
+pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
+  --preprocess.samples_per_shard 8 >"$work/killed.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 200); do
+  n=$(ls "$work/killed/train" 2>/dev/null | grep -c '^shard-.*\.h5$')
+  [ "$n" -ge 10 ] && break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+check "the killed run left no manifest" test ! -f "$work/killed/train/manifest.json"
+pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
+  --preprocess.samples_per_shard 8 >"$work/resume.log" 2>&1
+check "resume reused complete shards" grep -Eq "\(([1-9][0-9]*) reused\)" "$work/resume.log"
+check "resumed run has the uninterrupted run's checksums" \
+  test "$(summary "$work/full/train/manifest.json")" = "$(summary "$work/killed/train/manifest.json")"
+
+# 4. Train/validation image leak report.
+python3 - "$work/bad" <<'PY'
+import json, sys
+with open(sys.argv[1] + "/validation.jsonl", "w") as f:
+    f.write(json.dumps({"image_id": "good.png", "question": "Seen before?", "answer": "Yes."}) + "\n")
+PY
+pp --preprocess.input "$work/bad/validation.jsonl" --preprocess.output_dir "$work/badout" --preprocess.split validation \
+  >"$work/leak.log" 2>&1
+check "validation sharing a train image is reported" bash -c "grep -q \"shares 1 image(s) with split 'train'\" '$work/leak.log' && python3 -c \"
+import json; m=json.load(open('$work/badout/validation/manifest.json')); assert m['shared_images_with_other_splits']=={'train': 1}\""
+
+if [ "$fail" -ne 0 ]; then for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done; cat "$rej" 2>/dev/null; fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
