@@ -8,9 +8,11 @@ target_compile_options(omnitune_warnings INTERFACE
 find_program(CCACHE_PROGRAM ccache)
 set(OMNITUNE_CCACHE OFF)
 if(CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
-  # The sloppiness settings let ccache cache translation units built with precompiled headers.
+  # The sloppiness settings let ccache cache translation units built with precompiled headers;
+  # BASEDIR + NOHASHDIR let a fresh clone in another directory (CI) hit the cache of earlier builds.
   set(CMAKE_CXX_COMPILER_LAUNCHER
       ${CMAKE_COMMAND} -E env CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+      CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} CCACHE_NOHASHDIR=1
       ${CCACHE_PROGRAM})
   set(CMAKE_C_COMPILER_LAUNCHER ${CMAKE_CXX_COMPILER_LAUNCHER})
   set(OMNITUNE_CCACHE ON)
