@@ -48,6 +48,13 @@ fi
 
 # The OpenBLAS alternative must be the one libblas.so.3 resolves to (the package sets it up;
 # this check catches a system where an admin pinned the reference BLAS).
+# Node.js + npm generate Parquet test files with DuckDB from the npm registry (tests only). Machines
+# of this project ship Node 20; a bare Debian gets its own nodejs and npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing nodejs and npm (Parquet test data)"
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends nodejs npm
+fi
+
 blas=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
 case "$blas" in
   *openblas*) echo "install-deps: libblas.so.3 -> $blas (OpenBLAS, good)" ;;

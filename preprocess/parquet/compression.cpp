@@ -1,6 +1,7 @@
 // Codec implementations over Debian's libsnappy, libzstd and zlib (see compression.h). Where the
 // codec records its own output size (Snappy, ZSTD frames) it is checked against the page header
-// before allocating, so a corrupt header cannot request a huge buffer the data cannot fill.
+// before allocating, and GZIP output grows with the data, so a corrupt header cannot make the
+// reader allocate a huge buffer the data cannot fill.
 #include "parquet/compression.h"
 
 #include <snappy.h>

@@ -7,20 +7,6 @@
 
 namespace omnitune::parquet {
 
-const char* physical_type_name(PhysicalType type) {
-  switch (type) {
-    case PhysicalType::Boolean: return "BOOLEAN";
-    case PhysicalType::Int32: return "INT32";
-    case PhysicalType::Int64: return "INT64";
-    case PhysicalType::Int96: return "INT96";
-    case PhysicalType::Float: return "FLOAT";
-    case PhysicalType::Double: return "DOUBLE";
-    case PhysicalType::ByteArray: return "BYTE_ARRAY";
-    case PhysicalType::FixedLenByteArray: return "FIXED_LEN_BYTE_ARRAY";
-  }
-  return "unknown";
-}
-
 namespace {
 
 // Real schemas nest a handful of levels; this bounds recursion on hostile files.

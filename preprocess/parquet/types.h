@@ -11,7 +11,19 @@ namespace omnitune::parquet {
 
 enum class PhysicalType { Boolean, Int32, Int64, Int96, Float, Double, ByteArray, FixedLenByteArray };
 
-const char* physical_type_name(PhysicalType type);
+inline const char* physical_type_name(PhysicalType type) {
+  switch (type) {
+    case PhysicalType::Boolean: return "BOOLEAN";
+    case PhysicalType::Int32: return "INT32";
+    case PhysicalType::Int64: return "INT64";
+    case PhysicalType::Int96: return "INT96";
+    case PhysicalType::Float: return "FLOAT";
+    case PhysicalType::Double: return "DOUBLE";
+    case PhysicalType::ByteArray: return "BYTE_ARRAY";
+    case PhysicalType::FixedLenByteArray: return "FIXED_LEN_BYTE_ARRAY";
+  }
+  return "unknown";
+}
 
 // One leaf column of the schema. Nested fields are leaves of their struct: HF's Image feature
 // `image: struct<bytes: binary, path: string>` gives the leaves "image.bytes" and "image.path".
