@@ -2,12 +2,15 @@
 // local rank, device, threads), cross-checks SLURM, builds the DP x TP mesh, runs the
 // communicator self-test on the world and both mesh groups, and measures all-reduce bandwidth.
 // Usage: srun --mpi=pmix omnitune-inspect [--config FILE] [--distributed.tp 2] ...
+// With a preprocessed split directory as first argument it inspects shards instead
+// (omnitune-inspect SHARDS_DIR [--sample N] [--image-out FILE]; see inspect_shards.h).
 #include <mpi.h>
 
 #include <cstdio>
 #include <cstring>
 
 #include "apps/app_startup.h"
+#include "apps/inspect_shards.h"
 #include "core/log.h"
 #include "dist/comm_selftest.h"
 #include "dist/device_mesh.h"
@@ -46,6 +49,7 @@ void check_group(Comm& comm, const at::Device& dev) {
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
+    if (inspect_shards_requested(ac, av)) return inspect_shards_main(ac, av);
     auto ctx = app_startup(rt, ac, av,
                            "Checks an MPI/SLURM launch: rank placement, devices, communicator "
                            "self-test and all-reduce bandwidth.",

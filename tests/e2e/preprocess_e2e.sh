@@ -133,6 +133,17 @@ pp --preprocess.input "$work/bad/validation.jsonl" --preprocess.output_dir "$wor
 check "validation sharing a train image is reported" bash -c "grep -q \"shares 1 image(s) with split 'train'\" '$work/leak.log' && python3 -c \"
 import json; m=json.load(open('$work/badout/validation/manifest.json')); assert m['shared_images_with_other_splits']=={'train': 1}\""
 
+# 5. omnitune-inspect SHARDS: counts, one sample back to text with its targets, its image as PNG.
+"$bin/omnitune-inspect" "$work/ranks1/train" --sample 17 --image-out "$work/s17.png" >"$work/inspect.log" 2>&1
+check "inspect shows the split counts" grep -q '"samples":60' "$work/inspect.log"
+check "inspect decodes the conversation with the image block" \
+  grep -q '<start_of_turn>user' "$work/inspect.log"
+check "inspect shows the image soft tokens collapsed" grep -q '<image_soft_token> x16' "$work/inspect.log"
+check "inspect lists the training targets ending in <end_of_turn>" \
+  python3 -c "t=open('$work/inspect.log').read().split('--- training targets')[1]; assert '<end_of_turn>' in t and '<start_of_turn>' not in t"
+check "inspect wrote the sample's image as a PNG" python3 -c "
+import struct; b=open('$work/s17.png','rb').read(); assert b[:8]==b'\x89PNG\r\n\x1a\n' and struct.unpack('>II', b[16:24])==(64, 64)"
+
 if [ "$fail" -ne 0 ]; then for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done; cat "$rej" 2>/dev/null; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
