@@ -1,35 +1,60 @@
 #!/usr/bin/env bash
-# From a fresh Debian 12 machine to a working omnitune: installs the packages, builds, and runs
-# what exists end to end. Today that is the launch check: 2 MPI ranks, config, device choice,
-# communicator self-test on the DP x TP mesh and an all-reduce bandwidth table.
-# Later stages (sample data, preprocessing, LoRA fine-tuning, generation) join this script as
-# they land.
+# From a fresh Debian 12 machine to a working omnitune, end to end on CPU:
+#   install packages -> build -> launch check on 2 MPI ranks -> synthetic MedPix-format sample set
+#   -> tiny random-weight Gemma 3 VLM sized to its tokenizer -> preprocessing on 2 MPI ranks
+#   -> shard inspection -> generation with an image from the sample set.
+# Fine-tuning joins between preprocessing and generation when the trainer lands.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${OMNITUNE_BUILD_DIR:-$root/build/cpu}
 run_dir=${OMNITUNE_RUN_DIR:-$root/runs/quickstart}
+bin=$build/bin
 mkdir -p "$run_dir"
+step() { echo; echo "== $*"; }
 
-echo "== 1/3 install dependencies"
+step "1/7 install dependencies"
 "$root/scripts/install-deps.sh"
-echo "== 2/3 build"
+step "2/7 build"
 "$root/scripts/build.sh"
 
-echo "== 3/3 launch check on 2 MPI ranks (omnitune-inspect)"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-mpirun -np 2 --oversubscribe "$build/bin/omnitune-inspect" \
-  --config "$root/configs/launch_check.yaml" \
+step "3/7 launch check on 2 MPI ranks (omnitune-inspect)"
+mpirun -np 2 --oversubscribe "$bin/omnitune-inspect" --config "$root/configs/launch_check.yaml" \
   --logging.dir "$run_dir/logs" 2>&1 | tee "$run_dir/inspect.log"
-"$build/bin/omnitune-inspect" --config "$root/configs/launch_check.yaml" --print-config \
-  > "$run_dir/resolved_config.yaml"
+
+step "4/7 sample dataset (omnitune-make-sample)"
+"$bin/omnitune-make-sample" --out "$run_dir/sample" 2>&1 | tail -3
+
+step "5/7 tiny model sized to the sample tokenizer (omnitune-init-model)"
+"$bin/omnitune-init-model" --preset tiny-vlm --out "$run_dir/model" \
+  --tokenizer "$run_dir/sample/tokenizer/tokenizer.model" --dtype float32
+
+step "6/7 preprocess train and validation on 2 MPI ranks (omnitune-preprocess)"
+for split in train validation; do
+  SAMPLE_DIR="$run_dir/sample" MODEL_DIR="$run_dir/model" SHARDS_DIR="$run_dir/shards" \
+    mpirun -np 2 --oversubscribe "$bin/omnitune-preprocess" --config "$root/configs/preprocess_sample.yaml" \
+    --preprocess.split "$split" --preprocess.input "$run_dir/sample/$split.jsonl" 2>&1 | tail -2
+done
+"$bin/omnitune-inspect" "$run_dir/shards/train" --sample 0 --image-out "$run_dir/sample0.png" > "$run_dir/shards_inspect.txt"
+sed -n '1,12p' "$run_dir/shards_inspect.txt"
+
+step "7/7 generate an answer for a sample image (omnitune-generate)"
+image=$(python3 -c "import json; print(json.loads(open('$run_dir/sample/validation.jsonl').readline())['image_id'])")
+question=$(python3 -c "import json; print(json.loads(open('$run_dir/sample/validation.jsonl').readline())['question'])")
+"$bin/omnitune-generate" --model "$run_dir/model" --prompt "$question" --image "$run_dir/sample/images/$image" \
+  --max-new-tokens 16 --seed 1 --output json --out "$run_dir/answers.jsonl"
+cat "$run_dir/answers.jsonl"
 
 cat <<EOT
 
-omnitune quickstart: done.
-  binaries:         $build/bin
-  launch check log: $run_dir/inspect.log
-  per-rank logs:    $run_dir/logs/rank<N>.log
-  resolved config:  $run_dir/resolved_config.yaml
-  config reference: $build/bin/omnitune-inspect --help-config
-  tests:            scripts/test.sh
+omnitune quickstart: done (the model has random weights until the trainer lands: its answers are noise).
+  binaries:           $bin
+  launch check log:   $run_dir/inspect.log (per-rank logs: $run_dir/logs/rank<N>.log)
+  sample dataset:     $run_dir/sample (README.md inside)
+  tiny model:         $run_dir/model
+  shards + manifest:  $run_dir/shards/{train,validation}/manifest.json (rejects.jsonl beside)
+  shard inspection:   $run_dir/shards_inspect.txt, image $run_dir/sample0.png
+  generated answer:   $run_dir/answers.jsonl
+  config reference:   docs/configuration.md
+  tests:              scripts/test.sh
 EOT
