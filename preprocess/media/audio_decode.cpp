@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "core/log.h"
 
 namespace omnitune {
@@ -62,15 +63,7 @@ struct SndfileCloser {
   void operator()(SNDFILE* f) const { sf_close(f); }
 };
 
-std::string first_bytes_hex(const uint8_t* data, size_t n) {
-  std::string s;
-  char buf[4];
-  for (size_t i = 0; i < n && i < 8; ++i) {
-    std::snprintf(buf, sizeof(buf), i ? " %02x" : "%02x", data[i]);
-    s += buf;
-  }
-  return s;
-}
+
 
 const char* kFormatsHint =
     "libsndfile reads WAV, FLAC, Ogg/Vorbis, Opus, MP3, AIFF, CAF and similar; convert other formats "
@@ -82,7 +75,7 @@ std::string open_error(int code, const uint8_t* data, size_t n, const std::strin
   switch (code) {
     case SF_ERR_UNRECOGNISED_FORMAT:
       return str_cat(what, ": not a recognised audio format (", n, " bytes starting ",
-                     first_bytes_hex(data, n), "); ", kFormatsHint);
+                     hex_prefix(data, n), "); ", kFormatsHint);
     case SF_ERR_MALFORMED_FILE:
       return str_cat(what, ": malformed or truncated audio file (", n,
                      " bytes; libsndfile: ", sf_error_number(code),
@@ -92,7 +85,7 @@ std::string open_error(int code, const uint8_t* data, size_t n, const std::strin
                      sf_error_number(code), "); ", kFormatsHint);
     default:
       return str_cat(what, ": cannot decode audio (", n, " bytes starting ",
-                     first_bytes_hex(data, n), "; libsndfile: ", sf_error_number(code),
+                     hex_prefix(data, n), "; libsndfile: ", sf_error_number(code),
                      "); the file may be corrupt or truncated");
   }
 }

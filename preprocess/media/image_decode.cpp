@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/text_util.h"
 #include "media/decoders.h"
 
 namespace omnitune {
@@ -36,15 +37,7 @@ std::string describe_other_format(const uint8_t* data, size_t n) {
   return "not a recognised image format";
 }
 
-std::string first_bytes_hex(const uint8_t* data, size_t n) {
-  std::string s;
-  char buf[4];
-  for (size_t i = 0; i < n && i < 8; ++i) {
-    std::snprintf(buf, sizeof(buf), i ? " %02x" : "%02x", data[i]);
-    s += buf;
-  }
-  return s;
-}
+
 
 // "1.6e9" style for large counts, exact below a million.
 std::string approx_count(double v) {
@@ -96,7 +89,7 @@ Image decode_image(const uint8_t* data, size_t n, const DecodeOptions& opt, cons
     case ImageFormat::Unknown:
       break;
   }
-  OT_FAIL(what, ": not a JPEG or PNG image (", n, " bytes starting ", first_bytes_hex(data, n),
+  OT_FAIL(what, ": not a JPEG or PNG image (", n, " bytes starting ", hex_prefix(data, n),
           ": ", describe_other_format(data, n),
           "); omnitune reads JPEG and PNG only: convert the image to PNG");
 }

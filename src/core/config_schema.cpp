@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_util.h"
 
 namespace omnitune {
 namespace {
@@ -115,20 +116,7 @@ std::string last_segment(const std::string& key) {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
+
 
 // "lr" abbreviates "learning_rate": the initials of the longer name's words.
 bool is_abbreviation(const std::string& abbr, const std::string& full) {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/text_util.h"
 
 namespace omnitune {
 
@@ -74,21 +75,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 }
 
 // Levenshtein distance on at most the first 256 bytes of each string (enough to rank names).
-size_t edit_distance(const std::string& a_full, const std::string& b_full) {
-  const std::string a = a_full.substr(0, 256), b = b_full.substr(0, 256);
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
+
 
 // "'a', 'b', 'c'": the three names nearest to `query`, for "no tensor named ..." messages.
 std::string close_names(const std::vector<std::string>& names, const std::string& query) {

@@ -3,6 +3,8 @@
 // synthetic signals and comparison statistics.
 #pragma once
 
+#include "../test_util.h"
+
 #include <gtest/gtest.h>
 #include <sndfile.h>
 #include <unistd.h>
@@ -19,27 +21,11 @@
 
 namespace omnitune::audio_test {
 
-inline std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test_util::fixture_present;
+using test_util::read_bytes;
+using test_util::write_bytes;
 
-inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// The shared real clips live next to the repository (shared/fixtures/audio).
-inline std::string fixture_audio(const std::string& name) {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/audio/" + name;
-}
-inline ::testing::AssertionResult fixture_present(const std::string& path) {
-  if (std::filesystem::is_regular_file(path)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "missing fixture " << path
-         << ": the shared fixtures folder (shared/fixtures/audio beside the repository) must be "
-            "present for the audio tests";
-}
+inline std::string fixture_audio(const std::string& name) { return test_util::fixture("audio", name); }
 
 // A scratch folder for this test process, removed at exit, and a file path in it unique to the
 // running test.

@@ -2,6 +2,8 @@
 // with TurboJPEG (so tests can make JPEGs of any size without Pillow), and pixel-difference stats.
 #pragma once
 
+#include "../test_util.h"
+
 #include <gtest/gtest.h>
 #include <turbojpeg.h>
 
@@ -19,28 +21,11 @@
 
 namespace omnitune::media_test {
 
-inline std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test_util::fixture_present;
+using test_util::read_bytes;
+using test_util::write_bytes;
 
-inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// The shared real fixtures live next to the repository. A missing folder is a test failure (the
-// caller ASSERTs on the returned flag), never a skip: these images are part of the suite.
-inline std::string fixture_image(const std::string& name) {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/images/" + name;
-}
-inline ::testing::AssertionResult fixture_present(const std::string& path) {
-  if (std::filesystem::is_regular_file(path)) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "missing fixture " << path
-         << ": the shared fixtures folder (shared/fixtures/images beside the repository) must be "
-            "present for the media tests";
-}
+inline std::string fixture_image(const std::string& name) { return test_util::fixture("images", name); }
 
 // Smooth gradients plus deterministic noise: JPEG-friendly content with some texture.
 inline Image synthetic_image(int w, int h, int channels, uint32_t seed = 1) {

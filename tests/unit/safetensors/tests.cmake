@@ -17,7 +17,8 @@ if(OMNITUNE_CLANGXX)
   set(_st_fuzz_bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_safetensors)
   set(_st_fuzz_sources
     ${CMAKE_CURRENT_LIST_DIR}/fuzz_safetensors.cpp
-    ${PROJECT_SOURCE_DIR}/src/core/safetensors.cpp)
+    ${PROJECT_SOURCE_DIR}/src/core/safetensors.cpp
+    ${PROJECT_SOURCE_DIR}/src/core/text_util.cpp)
   # nlohmann_json's include directory, unless it is the system one (adding /usr/include with -I
   # would reorder the standard headers' #include_next chain).
   get_target_property(_st_json_dirs nlohmann_json::nlohmann_json INTERFACE_INCLUDE_DIRECTORIES)
