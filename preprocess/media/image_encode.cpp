@@ -3,6 +3,7 @@
 #include "media/image_encode.h"
 
 #include <spng.h>
+#include <turbojpeg.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,23 @@ void write_png_file(const Image& img, const std::string& path) {
   OT_REQUIRE(out.good(), "cannot write ", path, " (is the directory writable?)");
   out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
   OT_REQUIRE(out.good(), "writing ", path, " failed (disk full?)");
+}
+
+std::vector<uint8_t> encode_jpeg(const Image& img, int quality, const std::string& what) {
+  OT_REQUIRE(img.channels == 1 || img.channels == 3, what, ": JPEG encoding needs 1 or 3 channels");
+  OT_REQUIRE(img.pixels.size() == size_t(img.width) * img.height * img.channels && img.width > 0 && img.height > 0,
+             what, ": pixel buffer does not match its size");
+  std::unique_ptr<void, int (*)(tjhandle)> h(tjInitCompress(), tjDestroy);
+  OT_REQUIRE(h, what, ": cannot create a JPEG encoder");
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  const int pf = img.channels == 1 ? TJPF_GRAY : TJPF_RGB;
+  const int ss = img.channels == 1 ? TJSAMP_GRAY : TJSAMP_420;
+  int rc = tjCompress2(h.get(), img.pixels.data(), img.width, 0, img.height, pf, &buf, &size, ss, quality, 0);
+  OT_REQUIRE(rc == 0, what, ": JPEG encoding failed: ", tjGetErrorStr2(h.get()));
+  std::vector<uint8_t> out(buf, buf + size);
+  tjFree(buf);
+  return out;
 }
 
 }  // namespace omnitune

@@ -1,5 +1,5 @@
-// PNG encoding of an Image (gray or RGB, 8-bit) with libspng: for writing sample datasets and for
-// `omnitune-inspect SHARDS`, which writes a stored image back out so a person can look at it.
+// PNG (libspng) and JPEG (TurboJPEG) encoding of an Image (gray or RGB, 8-bit): for writing sample
+// datasets and for `omnitune-inspect SHARDS`, which writes a stored image back out to look at.
 #pragma once
 
 #include <cstdint>
@@ -15,5 +15,8 @@ std::vector<uint8_t> encode_png(const Image& img, const std::string& what = "ima
 
 // Writes encode_png(img) to path (Error naming the path on failure).
 void write_png_file(const Image& img, const std::string& path);
+
+// Baseline JPEG bytes (TurboJPEG; 4:2:0 for RGB) at `quality` 1..100.
+std::vector<uint8_t> encode_jpeg(const Image& img, int quality = 90, const std::string& what = "image");
 
 }  // namespace omnitune

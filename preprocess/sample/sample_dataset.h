@@ -1,0 +1,29 @@
+// A synthetic MedPix-format dataset for the quickstart and the tests (the real MedPix-VQA and
+// model weights cannot be downloaded here): real PNG and JPEG files showing one shape whose
+// kind, colour and position answer the questions, so a tiny model can visibly learn them;
+// MedPix columns as JSONL (train/validation, one deliberate train/validation image leak), the
+// same rows as HF message lists, and a SentencePiece tokenizer with the Gemma special pieces.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace omnitune {
+
+struct SampleOptions {
+  std::string out_dir;
+  int train_rows = 48;
+  int validation_rows = 16;
+  uint64_t seed = 1234;
+  int vocab_size = 320;
+};
+
+struct SampleSummary {
+  int train_rows = 0, validation_rows = 0, images = 0;
+  std::string leak_image;  // the image used by both splits
+  std::string tokenizer;   // path of tokenizer.model
+};
+
+SampleSummary make_sample_dataset(const SampleOptions& opt);
+
+}  // namespace omnitune
