@@ -218,3 +218,38 @@ TEST(Gemma3Checkpoint, MissingAndUnexpectedTensorsAreListed) {
   EXPECT_EQ(hf_load_checkpoint(dir, p4, allow).ignored, (std::vector<std::string>{"model.extra.weight"}));
   std::filesystem::remove_all(dir);
 }
+
+TEST(Gemma3Batch, TwoImagesInOneRowAndARightPaddedTextRowEqualTheirUnbatchedForwards) {
+  at::NoGradGuard ng;
+  Gemma3Model& m = *L().model;
+  const Gemma3Config& c = m.config();
+  at::Tensor mm = safetensors_read(*L().ref, "input_ids");          // [1, 24], one image
+  at::Tensor text = safetensors_read(*L().ref, "text_input_ids");   // [1, 16]
+  at::Tensor px = safetensors_read(*L().ref, "pixel_values");       // [1, 3, 112, 112]
+  // Append a second image block and some text: [\n\n, boi, soft x4, eoi, \n\n, 77, 230].
+  std::vector<int64_t> extra{108, c.boi_token_id};
+  for (int64_t i = 0; i < c.mm_tokens_per_image; ++i) extra.push_back(c.image_token_id);
+  for (int64_t v : {c.eoi_token_id, int64_t{108}, int64_t{77}, int64_t{230}}) extra.push_back(v);
+  at::Tensor two = at::cat({mm, at::tensor(extra, at::kLong).unsqueeze(0)}, 1);
+  at::Tensor two_px = at::cat({px, px.flip({3})}, 0);  // the second image is the mirrored first
+  at::Tensor two_tt = (two == c.image_token_id).to(at::kLong);
+  const int64_t T = two.size(1);
+  at::Tensor alone_two = m.forward_logits({two, two_px, two_tt, {}, {}});
+  at::Tensor alone_text = m.forward_logits({text, {}, {}, {}, {}});
+  // Batch: row 0 the two-image prompt, row 1 the text prompt right-padded (training layout).
+  at::Tensor ids = at::zeros({2, T}, at::kLong), mask = at::zeros({2, T}, at::kLong);
+  ids[0] = two[0];
+  mask[0].fill_(1);
+  ids[1].narrow(0, 0, 16).copy_(text[0]);
+  mask[1].narrow(0, 0, 16).fill_(1);
+  at::Tensor tt = (ids == c.image_token_id).to(at::kLong);
+  at::Tensor batched = m.forward_logits({ids, two_px, tt, mask, {}});
+  EXPECT_LT(max_diff(batched[0], alone_two[0]), 1e-4);
+  EXPECT_LT(max_diff(batched[1].narrow(0, 0, 16), alone_text[0]), 1e-4);
+  // The second image matters: with the first image twice, the tokens after it change.
+  at::Tensor same_px = m.forward_logits({two, at::cat({px, px}, 0), two_tt, {}, {}});
+  EXPECT_GT(max_diff(same_px[0].narrow(0, 24, T - 24), alone_two[0].narrow(0, 24, T - 24)), 1e-3);
+  EXPECT_LT(max_diff(same_px[0].narrow(0, 0, 24), alone_two[0].narrow(0, 0, 24)), 1e-5);
+  // A count of image tokens that does not match the images is a clear error.
+  EXPECT_THROW(m.forward_logits({two, px, two_tt, {}, {}}), Error);
+}
