@@ -5,17 +5,17 @@ namespace omnitune {
 
 void register_preprocess_config(ConfigSchema& s) {
   s.add({"preprocess.input", ConfigType::String, "''",
-         "raw dataset file: MedPix-VQA Parquet (HF layout), MedPix-columns JSONL, or HF messages JSONL", {}});
+         "raw dataset file: MedPix-VQA Parquet (HF layout), MedPix-columns CSV or JSONL, or HF messages JSONL", {}});
   s.add({"preprocess.format", ConfigType::String, "auto",
-         "input format; auto: .parquet -> medpix_parquet, .jsonl with a 'messages' field -> messages_jsonl, else medpix_jsonl",
-         {"auto", "medpix_parquet", "medpix_jsonl", "messages_jsonl"}});
+         "input format; auto: .parquet -> medpix_parquet, .csv -> medpix_csv, .jsonl with a 'messages' field -> messages_jsonl, else medpix_jsonl",
+         {"auto", "medpix_parquet", "medpix_csv", "medpix_jsonl", "messages_jsonl"}});
   s.add({"preprocess.split", ConfigType::String, "train", "split name; shards go to <output_dir>/<split>/", {}});
   s.add({"preprocess.output_dir", ConfigType::String, "data/shards", "where the split's shards, manifest and rejects go", {}});
   s.add({"preprocess.model_dir", ConfigType::String, "''",
          "HF model directory: config.json (tokens per image), preprocessor_config.json (image size), tokenizer.model", {}});
   s.add({"preprocess.tokenizer", ConfigType::String, "''", "tokenizer.model to use; '' = <model_dir>/tokenizer.model", {}});
   s.add({"preprocess.image_dir", ConfigType::String, "''",
-         "directory image file names are relative to; '' = the input's directory (medpix_jsonl: its images/ folder)", {}});
+         "directory image file names are relative to; '' = the input's directory (medpix_jsonl/csv: its images/ folder)", {}});
   s.add({"preprocess.system_prompt", ConfigType::String, "''", "optional system text folded into the first user turn", {}});
   s.add({"preprocess.columns.question", ConfigType::String, "question", "column holding the question (flat rows)", {}});
   s.add({"preprocess.columns.answer", ConfigType::String, "answer", "column holding the answer (flat rows)", {}});

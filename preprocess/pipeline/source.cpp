@@ -62,9 +62,49 @@ void make_flat_conversation(SourceRow& r, const std::string& question, const std
   r.messages.push_back({"assistant", {{ChatItem::Kind::Text, answer}}});
 }
 
+// RFC 4180 CSV: comma-separated, fields optionally in double quotes ("" is a quote inside), quoted
+// fields may hold commas and newlines (MedPix answers do). Returns rows of fields.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1);
+  std::string field;
+  bool quoted = false, field_started = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && !field_started) {
+      quoted = field_started = true;
+    } else if (c == ',') {
+      rows.back().push_back(field);
+      field.clear();
+      field_started = false;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      rows.back().push_back(field);
+      field.clear();
+      field_started = false;
+      rows.emplace_back();
+    } else {
+      field += c;
+      field_started = true;
+    }
+  }
+  if (field_started || !rows.back().empty()) rows.back().push_back(field);
+  while (!rows.empty() && (rows.back().empty() || (rows.back().size() == 1 && rows.back()[0].empty()))) rows.pop_back();
+  return rows;
+}
+
 std::string resolve_format(const PreprocessSettings& s) {
   if (s.format != "auto") return s.format;
   if (fs::path(s.input).extension() == ".parquet") return "medpix_parquet";
+  if (fs::path(s.input).extension() == ".csv") return "medpix_csv";
   std::ifstream in(s.input);
   std::string line;
   while (std::getline(in, line)) {
@@ -228,13 +268,57 @@ SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
   return t;
 }
 
+SourceTable load_csv(const PreprocessSettings& s) {
+  std::ifstream in(s.input, std::ios::binary);
+  OT_REQUIRE(in.good(), "cannot read ", s.input, " (preprocess.input)");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto rows = parse_csv(text);
+  OT_REQUIRE(!rows.empty(), s.input, ": empty CSV (a header row naming the columns is required)");
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < rows[0].size(); ++i) col[chat_trim(rows[0][i])] = i;
+  const std::string image_col = s.col_image == "auto" ? (col.count("image") ? "image" : "image_id") : s.col_image;
+  for (const std::string& need : {s.col_question, s.col_answer, image_col})
+    OT_REQUIRE(col.count(need), s.input, ": no column '", need, "' in the header (set preprocess.columns.*)");
+  const fs::path images = !s.image_dir.empty() ? fs::path(s.image_dir) : fs::path(s.input).parent_path() / "images";
+  SourceTable t;
+  t.format = "medpix_csv";
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& f = rows[i];
+    auto get = [&](const std::string& name) {
+      auto it = col.find(name);
+      return name.empty() || it == col.end() || it->second >= f.size() ? std::string() : f[it->second];
+    };
+    SourceRow r;
+    r.row = static_cast<int64_t>(i - 1);
+    r.case_id = get(s.col_case_id);
+    r.mode = get(s.col_mode);
+    r.id = get(s.col_id);
+    const std::string img = chat_trim(get(image_col));
+    if (f.size() != rows[0].size()) {
+      r.error = str_cat("row has ", f.size(), " fields, the header ", rows[0].size());
+    } else if (img.empty()) {
+      r.error = "missing image";
+    } else {
+      MediaSource m;
+      m.path = (images / img).string();
+      m.what = m.path;
+      r.media.push_back(m);
+      make_flat_conversation(r, get(s.col_question), get(s.col_answer), s.system_prompt);
+    }
+    t.rows.push_back(std::move(r));
+  }
+  return t;
+}
+
 }  // namespace
 
 SourceTable load_source(const PreprocessSettings& s, const std::function<bool(int64_t)>& keep) {
   OT_REQUIRE(!s.input.empty(), "preprocess.input is not set: give the dataset file (--preprocess.input PATH)");
   OT_REQUIRE(fs::exists(s.input), "preprocess.input ", s.input, " does not exist");
   const std::string format = resolve_format(s);
-  SourceTable t = format == "medpix_parquet" ? load_parquet(s, keep) : load_jsonl(s, format);
+  SourceTable t = format == "medpix_parquet" ? load_parquet(s, keep)
+                  : format == "medpix_csv"   ? load_csv(s)
+                                             : load_jsonl(s, format);
   // Duplicate ids: the first occurrence is kept.
   std::map<std::string, int64_t> seen;
   for (SourceRow& r : t.rows) {

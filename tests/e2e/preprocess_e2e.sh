@@ -133,7 +133,22 @@ pp --preprocess.input "$work/bad/validation.jsonl" --preprocess.output_dir "$wor
 check "validation sharing a train image is reported" bash -c "grep -q \"shares 1 image(s) with split 'train'\" '$work/leak.log' && python3 -c \"
 import json; m=json.load(open('$work/badout/validation/manifest.json')); assert m['shared_images_with_other_splits']=={'train': 1}\""
 
-# 5. omnitune-inspect SHARDS: counts, one sample back to text with its targets, its image as PNG.
+# 5. Other inputs: MedPix-columns CSV (quoted fields with commas, newlines and quotes) and HF
+#    message-list JSONL (the sample set's conversations.jsonl).
+printf 'image_id,mode,case_id,question,answer\ngood.png,alignment,MPX1,"Where, exactly?","Left, ""mostly""\nand up."\nnamed.jpg,alignment,MPX2,What?,X-ray.\n' \
+  > "$work/bad/rows.csv"
+pp --preprocess.input "$work/bad/rows.csv" --preprocess.output_dir "$work/csv" >"$work/csv.log" 2>&1
+check "CSV rows become samples" python3 -c "
+import json; m=json.load(open('$work/csv/train/manifest.json')); assert m['format']=='medpix_csv' and m['counts']['samples']==2, m['counts']"
+"$bin/omnitune-inspect" "$work/csv/train" --sample 0 --image-out "$work/csv0.png" >"$work/csv_inspect.log" 2>&1
+check "a quoted CSV answer keeps its comma, quotes and newline" \
+  python3 -c "t=open('$work/csv_inspect.log').read(); assert 'Left, \"mostly\"\nand up.' in t, t[-400:]"
+"$bin/omnitune-make-sample" --out "$work/sample" >/dev/null 2>&1
+pp --preprocess.input "$work/sample/conversations.jsonl" --preprocess.output_dir "$work/msgs" >"$work/msgs.log" 2>&1
+check "HF message-list JSONL becomes samples" python3 -c "
+import json; m=json.load(open('$work/msgs/train/manifest.json')); assert m['format']=='messages_jsonl' and m['counts']['samples']==48, m['counts']"
+
+# 6. omnitune-inspect SHARDS: counts, one sample back to text with its targets, its image as PNG.
 "$bin/omnitune-inspect" "$work/ranks1/train" --sample 17 --image-out "$work/s17.png" >"$work/inspect.log" 2>&1
 check "inspect shows the split counts" grep -q '"samples":60' "$work/inspect.log"
 check "inspect decodes the conversation with the image block" \
