@@ -96,7 +96,8 @@ std::string content_hash(const PreprocessSettings& s, const ModelInfo& m, int64_
          {"audio_tokens", m.audio_tokens}, {"h", m.processor.height}, {"w", m.processor.width},
          {"max_length", s.max_length}, {"overlong", s.overlong}, {"per_shard", s.samples_per_shard},
          {"system", s.system_prompt}, {"columns", {s.col_question, s.col_answer, s.col_image, s.col_case_id, s.col_mode, s.col_id}},
-         {"image_dir", s.image_dir}, {"max_pixels", s.max_image_pixels}, {"format", s.format}};
+         {"image_dir", s.image_dir}, {"max_pixels", s.max_image_pixels}, {"format", s.format},
+         {"dct", s.jpeg_dct_scaling}};
   return sha256_hex(j.dump());
 }
 
@@ -109,9 +110,13 @@ std::string shard_name(int64_t k) {
 // Decodes and resizes one image to the processor size; gray sources (and RGB with R=G=B) stay
 // single-channel.
 ShardImage process_image(const std::string& bytes, const std::string& sha, const std::string& what,
-                         const ModelInfo& m, int64_t max_pixels) {
+                         const ModelInfo& m, const PreprocessSettings& s) {
   DecodeOptions opt;
-  opt.max_pixels = max_pixels;
+  opt.max_pixels = s.max_image_pixels;
+  if (s.jpeg_dct_scaling) {  // off by default: full-size decode keeps Pillow parity
+    opt.target_w = m.processor.width;
+    opt.target_h = m.processor.height;
+  }
   Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), opt, what);
   if (img.channels == 3) img = collapse_gray_rgb(std::move(img));
   if (img.width != m.processor.width || img.height != m.processor.height)
@@ -250,7 +255,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   parallel_for(static_cast<int64_t>(my_images.size()), threads, [&](int64_t i) {
     const std::string& h = my_images[i];
     try {
-      decoded[i] = process_image(bytes_by_hash.at(h), h, what_of[h], model, s.max_image_pixels);
+      decoded[i] = process_image(bytes_by_hash.at(h), h, what_of[h], model, s);
     } catch (const Error& e) {
       failures[i] = e.what();
     }

@@ -20,6 +20,7 @@ struct PreprocessSettings {
   std::string on_error;  // skip | fail
   int64_t max_image_pixels = 178956970;
   int64_t threads = 0;
+  bool jpeg_dct_scaling = false;
 };
 
 PreprocessSettings preprocess_settings_from(const Config& cfg);
