@@ -31,8 +31,9 @@ PACKAGES=(
   libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
-  # tests: GoogleTest; clang + its runtime libraries for the libFuzzer target
-  libgtest-dev clang libclang-rt-dev
+  # tests: GoogleTest; clang + its runtime libraries for the libFuzzer target; Pillow and numpy for
+  # the image and audio references; Node.js + npm for the DuckDB-written Parquet test files
+  libgtest-dev clang libclang-rt-dev python3-pil python3-numpy nodejs npm
 )
 SUITE=trixie
 
