@@ -72,7 +72,15 @@ TEST_F(PillowParity, DecodeMatchesPillow) {
     d.add(rgb.pixels, ref);
     std::printf("%-42s %4dx%-4d %3d %8d %8.4f %8.4f%%\n", name.c_str(), img.width, img.height,
                 img.channels, d.max_abs, d.mean_abs(), 100.0 * d.fraction_equal());
-    if (e["format"] == "png") {
+    // Palette indices past the end of PLTE are invalid PNG: Pillow 9.4 (Debian 12, the reference
+    // here) reads them as gray (i, i, i), later Pillows differently. Only 9.x is compared for those
+    // pixels; omnitune keeps 9.4's (i, i, i) everywhere (png_decode.cpp).
+    const bool undefined_palette = name.find("_short") != std::string::npos &&
+                                   index_.value("pillow_version", std::string("9")).rfind("9.", 0) != 0;
+    if (e["format"] == "png" && undefined_palette) {
+      std::printf("  (out-of-palette indices: not compared with Pillow %s)\n",
+                  index_["pillow_version"].get<std::string>().c_str());
+    } else if (e["format"] == "png") {
       EXPECT_EQ(d.max_abs, 0) << "PNG decode must be identical to Pillow's";
       png_all.add(rgb.pixels, ref);
     } else {
