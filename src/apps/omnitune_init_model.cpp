@@ -15,51 +15,13 @@
 #include "core/error.h"
 #include "dist/runtime.h"
 #include "model/gemma3_model.h"
+#include "model/gemma3_presets.h"
 #include "nn/tensor_io.h"
 #include "tokenizer/sentencepiece.h"
 
 #include <nlohmann/json.hpp>
 
 using namespace omnitune;
-
-namespace {
-
-std::string preset_config(const std::string& p) {
-  if (p == "4b")
-    return R"({"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3","torch_dtype":"bfloat16",
-      "text_config":{"model_type":"gemma3_text","hidden_size":2560,"intermediate_size":10240,"num_hidden_layers":34,
-      "num_attention_heads":8,"num_key_value_heads":4,"head_dim":256,"sliding_window":1024,
-      "rope_scaling":{"factor":8.0,"rope_type":"linear"}},
-      "vision_config":{"model_type":"siglip_vision_model","hidden_size":1152,"image_size":896,"intermediate_size":4304,
-      "num_attention_heads":16,"num_hidden_layers":27,"patch_size":14,"vision_use_head":false},
-      "mm_tokens_per_image":256,"eos_token_id":[1,106]})";
-  if (p == "1b")
-    return R"({"architectures":["Gemma3ForCausalLM"],"model_type":"gemma3_text","torch_dtype":"bfloat16",
-      "hidden_size":1152,"intermediate_size":6912,"num_hidden_layers":26,"num_attention_heads":4,"num_key_value_heads":1,
-      "head_dim":256,"sliding_window":512,"vocab_size":262144,"max_position_embeddings":32768})";
-  if (p == "bench-1024")
-    return R"({"architectures":["Gemma3ForCausalLM"],"model_type":"gemma3_text","torch_dtype":"float32",
-      "hidden_size":1024,"intermediate_size":4096,"num_hidden_layers":4,"num_attention_heads":8,"num_key_value_heads":4,
-      "head_dim":128,"sliding_window":512,"vocab_size":8192,"query_pre_attn_scalar":128})";
-  if (p == "tiny")
-    return R"({"architectures":["Gemma3ForCausalLM"],"model_type":"gemma3_text","torch_dtype":"float32",
-      "hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
-      "head_dim":16,"sliding_window":8,"vocab_size":512,"query_pre_attn_scalar":16})";
-  // A tiny vision-language model with every part of the real one (SigLIP, projector pooling,
-  // sliding and global layers) at a size that trains in seconds on a CPU.
-  if (p == "tiny-vlm")
-    return R"({"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3","torch_dtype":"float32",
-      "text_config":{"model_type":"gemma3_text","hidden_size":64,"intermediate_size":128,"num_hidden_layers":4,
-      "num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,"sliding_window":16,"sliding_window_pattern":2,
-      "vocab_size":512,"query_pre_attn_scalar":16,"rope_scaling":{"factor":8.0,"rope_type":"linear"}},
-      "vision_config":{"model_type":"siglip_vision_model","hidden_size":32,"intermediate_size":64,"num_hidden_layers":2,
-      "num_attention_heads":4,"image_size":64,"patch_size":8,"vision_use_head":false},
-      "mm_tokens_per_image":16,"boi_token_index":255999,"eoi_token_index":256000,"image_token_index":262144,
-      "eos_token_id":[1,106]})";
-  OT_FAIL("unknown preset '", p, "': use 4b, 1b, bench-1024, tiny or tiny-vlm");
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
@@ -77,7 +39,7 @@ int main(int argc, char** argv) {
     OT_REQUIRE(!preset.empty() && !out.empty(),
                "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm --out DIR [--tokenizer FILE]");
     std::filesystem::create_directories(out);
-    std::string cfg_text = preset_config(preset);
+    std::string cfg_text = gemma3_preset_config_json(preset);
     if (!tokenizer.empty()) {
       // Size the vocabulary and point the special ids at the tokenizer's pieces.
       SentencePiece sp(tokenizer);

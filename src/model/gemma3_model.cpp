@@ -24,18 +24,16 @@ at::Tensor Gemma3Model::image_features(const at::Tensor& pixel_values) const {
   return projector_.forward(vision_->forward(pixel_values, attention_impl));
 }
 
-at::Tensor Gemma3Model::embed_inputs(const at::Tensor& input_ids, const at::Tensor& pixel_values) const {
-  at::Tensor ids = input_ids;
-  at::Tensor is_image;
-  if (cfg_.has_vision) {
-    is_image = input_ids == cfg_.image_token_id;
-    // An image id beyond the embedding table would be out of range: embed id 0 there instead
-    // (the row is overwritten by image features anyway).
-    if (cfg_.image_token_id >= cfg_.text.vocab_size) ids = at::where(is_image, at::zeros_like(ids), ids);
-  }
-  at::Tensor embeds = text_->embed(ids);
-  if (!pixel_values.defined()) return embeds;
-  at::Tensor feats = image_features(pixel_values);  // [N, tokens, D]
+at::Tensor Gemma3Model::embedding_ids(const at::Tensor& input_ids) const {
+  // An image id beyond the embedding table would be out of range: embed id 0 there instead
+  // (the row is overwritten by image features anyway).
+  if (!cfg_.has_vision || cfg_.image_token_id < cfg_.text.vocab_size) return input_ids;
+  return at::where(input_ids == cfg_.image_token_id, at::zeros_like(input_ids), input_ids);
+}
+
+at::Tensor Gemma3Model::merge_image_features(const at::Tensor& embeds, const at::Tensor& input_ids,
+                                             const at::Tensor& feats) const {
+  at::Tensor is_image = input_ids == cfg_.image_token_id;
   const int64_t n_tokens = is_image.sum().item<int64_t>();
   OT_REQUIRE(n_tokens == feats.size(0) * feats.size(1), "the prompt has ", n_tokens,
              " image tokens but ", feats.size(0), " image(s) x ", feats.size(1), " tokens = ",
@@ -45,25 +43,35 @@ at::Tensor Gemma3Model::embed_inputs(const at::Tensor& input_ids, const at::Tens
   return embeds.masked_scatter(mask, feats.to(embeds.scalar_type()));
 }
 
+at::Tensor Gemma3Model::embed_inputs(const at::Tensor& input_ids, const at::Tensor& pixel_values) const {
+  at::Tensor embeds = text_->embed(embedding_ids(input_ids));
+  if (!pixel_values.defined()) return embeds;
+  return merge_image_features(embeds, input_ids, image_features(pixel_values));
+}
+
 at::Tensor Gemma3Model::forward_hidden(const Gemma3Inputs& in, KVCache* cache,
                                        std::vector<at::Tensor>* layer_outputs, at::Tensor* embeds_out) const {
   OT_REQUIRE(in.input_ids.defined() && in.input_ids.dim() == 2, "input_ids must be [batch, tokens]");
-  const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   const int64_t start = cache ? cache->length() : 0;
   at::Tensor embeds = embed_inputs(in.input_ids, in.pixel_values);
   if (embeds_out) *embeds_out = embeds;
+  DecoderContext ctx = make_context(in, start, dtype());
+  return text_->forward(embeds, ctx, cache, layer_outputs);
+}
+
+at::Tensor Gemma3Model::forward_logits(const Gemma3Inputs& in, KVCache* cache) const {
+  return text_->logits(forward_hidden(in, cache));
+}
+
+DecoderContext Gemma3Model::make_context(const Gemma3Inputs& in, int64_t start, at::ScalarType dtype) const {
+  const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   at::Tensor pos = in.position_ids.defined()
                        ? in.position_ids
                        : at::arange(start, start + T, in.input_ids.options()).unsqueeze(0).expand({B, T});
   at::Tensor group;
   if (in.token_type_ids.defined()) group = image_groups(in.token_type_ids == 1);
   at::Tensor valid = in.attention_mask.defined() ? in.attention_mask != 0 : at::Tensor();
-  DecoderContext ctx = text_->make_context(pos, valid, group, start, attention_impl);
-  return text_->forward(embeds, ctx, cache, layer_outputs);
-}
-
-at::Tensor Gemma3Model::forward_logits(const Gemma3Inputs& in, KVCache* cache) const {
-  return text_->logits(forward_hidden(in, cache));
+  return text_->make_context(pos, valid, group, start, attention_impl, dtype);
 }
 
 KVCache Gemma3Model::make_cache(int64_t batch, int64_t capacity) const {
@@ -73,10 +81,13 @@ KVCache Gemma3Model::make_cache(int64_t batch, int64_t capacity) const {
 
 void Gemma3Model::collect_params(ParamList& out) {
   text_->collect_params(out);
-  if (vision_) {
-    vision_->collect_params(out);
-    projector_.collect_params(out);
-  }
+  collect_vision_params(out);
+}
+
+void Gemma3Model::collect_vision_params(ParamList& out) {
+  if (!vision_) return;
+  vision_->collect_params(out);
+  projector_.collect_params(out);
 }
 
 ParamList Gemma3Model::params() {

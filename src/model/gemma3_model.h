@@ -31,6 +31,11 @@ class Gemma3Model {
 
   // Image features [N, mm_tokens_per_image, D] from pixel values.
   at::Tensor image_features(const at::Tensor& pixel_values) const;
+  // input_ids with out-of-table image ids replaced by 0 (their rows are overwritten by features).
+  at::Tensor embedding_ids(const at::Tensor& input_ids) const;
+  // embeds with rows at image-token positions replaced by feats [N, tokens, D] (count checked).
+  at::Tensor merge_image_features(const at::Tensor& embeds, const at::Tensor& input_ids,
+                                  const at::Tensor& feats) const;
   // Scaled text embeddings with image features scattered at image-token positions.
   at::Tensor embed_inputs(const at::Tensor& input_ids, const at::Tensor& pixel_values) const;
 
@@ -38,12 +43,16 @@ class Gemma3Model {
   at::Tensor forward_hidden(const Gemma3Inputs& in, KVCache* cache = nullptr,
                             std::vector<at::Tensor>* layer_outputs = nullptr,
                             at::Tensor* embeds_out = nullptr) const;
+  // Positions, masks and RoPE tables (in `dtype`) shared by every layer of one forward call.
+  DecoderContext make_context(const Gemma3Inputs& in, int64_t start, at::ScalarType dtype) const;
   at::Tensor forward_logits(const Gemma3Inputs& in, KVCache* cache = nullptr) const;
 
   // A cache sized for `capacity` tokens of `batch` rows.
   KVCache make_cache(int64_t batch, int64_t capacity) const;
 
   void collect_params(ParamList& out);
+  // The vision tower's and the projector's parameters (empty for text-only models).
+  void collect_vision_params(ParamList& out);
   ParamList params();
   const Gemma3Config& config() const { return cfg_; }
   Gemma3TextModel& text() { return *text_; }

@@ -106,19 +106,21 @@ Gemma3TextModel::Gemma3TextModel(const Gemma3TextConfig& cfg, const std::string&
   }
 }
 
+at::Tensor Gemma3TextModel::embed_scale(const at::TensorOptions& options) const {
+  // The scale is rounded to the weight dtype before multiplying (bf16: sqrt(2560) -> 50.5).
+  return at::scalar_tensor(std::sqrt(double(cfg_.hidden_size)), options.dtype(at::kDouble))
+      .to(options.dtype().toScalarType());
+}
+
 at::Tensor Gemma3TextModel::embed(const at::Tensor& input_ids) const {
   OT_CHECK(embed_tokens.defined(), "embeddings not loaded");
-  // The scale is rounded to the weight dtype before multiplying (bf16: sqrt(2560) -> 50.5).
-  at::Tensor scale = at::scalar_tensor(std::sqrt(double(cfg_.hidden_size)),
-                                       embed_tokens.options()).to(embed_tokens.scalar_type());
-  return at::embedding(embed_tokens, input_ids) * scale;
+  return at::embedding(embed_tokens, input_ids) * embed_scale(embed_tokens.options());
 }
 
 DecoderContext Gemma3TextModel::make_context(const at::Tensor& rope_pos, const at::Tensor& valid,
                                              const at::Tensor& group, int64_t start,
-                                             AttentionImpl impl) const {
+                                             AttentionImpl impl, at::ScalarType dt) const {
   DecoderContext ctx;
-  at::ScalarType dt = embed_tokens.scalar_type();
   ctx.rope_global = rope_tables(cfg_.rope_global, cfg_.head_dim, rope_pos, dt);
   ctx.rope_local = rope_tables(cfg_.rope_local, cfg_.head_dim, rope_pos, dt);
   const int64_t B = rope_pos.size(0), T = rope_pos.size(1);

@@ -64,10 +64,13 @@ class Gemma3TextModel {
 
   // input_ids [B, T] -> scaled embeddings [B, T, D] (scale sqrt(D) rounded to the weight dtype).
   at::Tensor embed(const at::Tensor& input_ids) const;
+  // sqrt(D) as a scalar tensor of options' dtype (the parallel engine embeds vocab-parallel itself).
+  at::Tensor embed_scale(const at::TensorOptions& options) const;
 
-  // Builds the shared context: RoPE tables from rope_pos [B, T], sequence indices from start.
-  DecoderContext make_context(const at::Tensor& rope_pos, const at::Tensor& valid,
-                              const at::Tensor& group, int64_t start, AttentionImpl impl) const;
+  // Builds the shared context: RoPE tables (in `dtype`) from rope_pos [B, T], sequence indices
+  // from start.
+  DecoderContext make_context(const at::Tensor& rope_pos, const at::Tensor& valid, const at::Tensor& group,
+                              int64_t start, AttentionImpl impl, at::ScalarType dtype) const;
 
   // Runs every layer and the final norm. cache may be null (no cache). layer_outputs, when given,
   // receives the residual stream after each layer (parity tests).

@@ -1,0 +1,77 @@
+// Gemma 3 TP plan: name suffixes decide the split (the model's HF names are stable API).
+#include "parallel/tp_plan.h"
+
+#include "core/error.h"
+#include "nn/params.h"
+
+namespace omnitune {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool in_language_model(const std::string& name) {
+  return name.find("vision_tower") == std::string::npos && name.find("multi_modal_projector") == std::string::npos;
+}
+
+}  // namespace
+
+void tp_validate(const Gemma3Config& cfg, int tp) {
+  const auto& t = cfg.text;
+  OT_REQUIRE(tp >= 1, "distributed.tp must be at least 1, got ", tp);
+  if (tp == 1) return;
+  OT_REQUIRE(t.num_attention_heads % tp == 0, "distributed.tp=", tp, " does not divide the model's ",
+             t.num_attention_heads, " query heads: choose a TP size that divides them");
+  OT_REQUIRE(t.num_key_value_heads % tp == 0 || tp % t.num_key_value_heads == 0, "distributed.tp=", tp,
+             " and the model's ", t.num_key_value_heads,
+             " KV heads: one must divide the other (KV heads are split, or replicated when tp exceeds them)");
+  OT_REQUIRE(t.intermediate_size % tp == 0, "distributed.tp=", tp, " does not divide the MLP width ",
+             t.intermediate_size);
+  OT_REQUIRE(t.vocab_size % tp == 0, "distributed.tp=", tp, " does not divide the vocabulary size ",
+             t.vocab_size, " (the embedding and LM head are split by vocabulary rows)");
+}
+
+TpParamPlan tp_param_plan(const Gemma3Config& cfg, const std::string& name, int tp) {
+  TpParamPlan p;
+  if (tp == 1 || !in_language_model(name)) return p;
+  const bool kv_split = cfg.text.num_key_value_heads % tp == 0;
+  if (ends_with(name, "q_proj.weight") || ends_with(name, "gate_proj.weight") || ends_with(name, "up_proj.weight") ||
+      ends_with(name, "q_proj.bias")) {
+    p.split = TpSplit::Rows;
+  } else if (ends_with(name, "k_proj.weight") || ends_with(name, "v_proj.weight") ||
+             ends_with(name, "k_proj.bias") || ends_with(name, "v_proj.bias")) {
+    if (kv_split) p.split = TpSplit::Rows;
+    else p.partial_grad = true;
+  } else if (ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight")) {
+    p.split = TpSplit::Cols;
+  } else if (ends_with(name, "embed_tokens.weight")) {
+    p.split = TpSplit::Rows;
+  } else if (ends_with(name, "q_norm.weight") || ends_with(name, "k_norm.weight")) {
+    p.partial_grad = true;
+  }
+  return p;
+}
+
+std::vector<int64_t> tp_local_shape(const TpParamPlan& plan, const std::vector<int64_t>& full, int rank, int size) {
+  (void)rank;
+  std::vector<int64_t> s = full;
+  if (plan.split == TpSplit::Replicated || size == 1) return s;
+  const size_t dim = plan.split == TpSplit::Rows ? 0 : 1;
+  OT_CHECK(s.size() > dim && s[dim] % size == 0, "tp split of dim ", dim, " by ", size);
+  s[dim] /= size;
+  return s;
+}
+
+at::Tensor tp_slice(const TpParamPlan& plan, const at::Tensor& full, int rank, int size) {
+  if (plan.split == TpSplit::Replicated || size == 1) return full;
+  const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
+  const int64_t n = full.size(dim) / size;
+  return full.narrow(dim, rank * n, n);
+}
+
+void tp_localize_shapes(const Gemma3Config& cfg, ParamList& params, int rank, int size) {
+  for (auto& p : params) p.shape = tp_local_shape(tp_param_plan(cfg, p.name, size), p.shape, rank, size);
+}
+
+}  // namespace omnitune

@@ -1,0 +1,185 @@
+// Shared by the parallel-engine tests and bench: a tiny Gemma 3 with deterministic random
+// weights, deterministic synthetic global batches (text-only and image samples mixed), and a
+// training run over any (DP, TP) mesh carved out of a communicator, returning per-step losses,
+// gradient norms, final full parameters and the engine's own communication/memory accounting.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <mpi.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/device_mesh.h"
+#include "dist/mpi_comm.h"
+#include "model/gemma3_presets.h"
+#include "parallel/sharded_adamw.h"
+#include "parallel/sharded_gemma3.h"
+#include "parallel/tp_linear.h"
+
+namespace omnitune::ptest {
+
+inline Topology& topo() {
+  static Topology t = topology_from_mpi(MPI_COMM_WORLD);
+  return t;
+}
+
+inline Gemma3Config tiny_vlm() { return gemma3_config_parse(gemma3_preset_config_json("tiny-vlm"), "tiny-vlm"); }
+
+// Full (un-split) fp32 weights, the same on every rank for a seed.
+inline std::map<std::string, at::Tensor> full_weights(const Gemma3Config& cfg, uint64_t seed) {
+  Gemma3Model m(cfg);
+  ParamList p = m.params();
+  params_init_random(p, at::TensorOptions().dtype(at::kFloat), 0.05, seed);
+  std::map<std::string, at::Tensor> out;
+  for (auto& q : p) out[q.name] = *q.tensor;
+  return out;
+}
+
+struct Sample {
+  at::Tensor ids, targets, token_type;  // [T]
+  at::Tensor pixels;                    // [1, 3, S, S] or undefined
+};
+
+// Global batch `step` of `n` samples, length T; odd samples carry one image.
+inline std::vector<Sample> global_batch(const Gemma3Config& cfg, int step, int n, int64_t T) {
+  at::Generator gen = at::detail::createCPUGenerator(1000 + step);
+  std::vector<Sample> out;
+  const int64_t V = cfg.text.vocab_size, S = cfg.vision.image_size, k = cfg.mm_tokens_per_image;
+  for (int i = 0; i < n; ++i) {
+    Sample s;
+    s.ids = at::randint(3, V - 1, {T}, gen, at::kLong);
+    s.token_type = at::zeros({T}, at::kLong);
+    if (i % 2 == 1) {
+      s.ids.narrow(0, 2, k).fill_(cfg.image_token_id);
+      s.token_type.narrow(0, 2, k).fill_(1);
+      s.pixels = at::randn({1, 3, S, S}, gen, at::kFloat);
+    }
+    // Loss on a random subset of the positions after the image (varying counts per sample).
+    at::Tensor pick = at::rand({T}, gen) < (0.3 + 0.1 * i);
+    pick.narrow(0, 0, 2 + k).fill_(false);
+    at::Tensor next = at::cat({s.ids.narrow(0, 1, T - 1), at::full({1}, -100, at::kLong)});
+    s.targets = at::where(pick, next, at::full_like(next, -100));
+    s.targets[T - 1] = -100;
+    out.push_back(s);
+  }
+  return out;
+}
+
+inline MicroBatch collate(const std::vector<Sample>& all, int begin, int count) {
+  std::vector<at::Tensor> ids, tg, tt, px;
+  for (int i = begin; i < begin + count; ++i) {
+    ids.push_back(all[i].ids);
+    tg.push_back(all[i].targets);
+    tt.push_back(all[i].token_type);
+    if (all[i].pixels.defined()) px.push_back(all[i].pixels);
+  }
+  MicroBatch mb;
+  mb.inputs.input_ids = at::stack(ids);
+  mb.inputs.token_type_ids = at::stack(tt);
+  if (!px.empty()) mb.inputs.pixel_values = at::cat(px);
+  mb.targets = at::stack(tg);
+  return mb;
+}
+
+struct Variant {
+  at::ScalarType dtype = at::kFloat;
+  bool ac = true, reshard = true, prefetch = true;
+  std::function<bool(const std::string&)> trainable = [](const std::string&) { return true; };
+  int steps = 5, grad_accum = 2, global_batch = 8;
+  int64_t seq = 24;
+  double lr = 1e-3;
+  double adam_eps = 1e-6;  // see parallel_test.cpp: damps the amplification of last-bit gradient noise
+};
+
+struct RunResult {
+  std::vector<double> losses, norms;
+  std::map<std::string, at::Tensor> params;  // full fp32 values after training
+  CommStats dp_stats, tp_stats;              // of the training steps only
+  int64_t persistent_bytes = 0, peak_gathered_bytes = 0;
+  int64_t trainable_numel = 0;
+};
+
+// Trains on `group` (dp * tp ranks) and returns what every rank of the group agrees on.
+inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
+                       const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg) {
+  DeviceMesh mesh(group, topo(), dp, tp);
+  TpGroup tpg = TpGroup::of(mesh.tp());
+  auto model = std::make_unique<Gemma3Model>(cfg, tp_linear_factory(cfg, tpg));
+  ParamList params = model->params();
+  load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
+  ShardingOptions so;
+  so.compute_dtype = v.dtype;
+  so.activation_checkpointing = v.ac;
+  so.reshard_after_forward = v.reshard;
+  so.prefetch = v.prefetch;
+  so.loss_chunk_tokens = 7;  // several chunks per micro-batch
+  TrainableRule rule;
+  rule.trainable = v.trainable;
+  ShardComms comms{&mesh.dp(), nullptr, &mesh.tp()};
+  ShardedGemma3 engine(std::move(model), comms, tpg, so, rule);
+  std::vector<FlatGroup*> groups;
+  for (auto& u : engine.units())
+    if (u->trainable()) groups.push_back(u->trainable());
+  AdamWOptions ao;
+  ao.eps = v.adam_eps;
+  ShardedAdamW opt(groups, comms, ao);
+
+  RunResult r;
+  r.persistent_bytes = engine.persistent_bytes();
+  r.trainable_numel = engine.trainable_numel();
+  mesh.dp().reset_stats();
+  mesh.tp().reset_stats();
+  const int per_rank = v.global_batch / dp, mb = per_rank / v.grad_accum;
+  for (int step = 0; step < v.steps; ++step) {
+    auto batch = global_batch(cfg, step, v.global_batch, v.seq);
+    int64_t denom = 0;
+    for (auto& s : batch) denom += (s.targets != -100).sum().item<int64_t>();
+    double loss = 0;
+    for (int k = 0; k < v.grad_accum; ++k) {
+      MicroBatch m = collate(batch, mesh.dp_rank() * per_rank + k * mb, mb);
+      loss += engine.forward_backward(m, static_cast<double>(denom)).loss_sum;
+    }
+    engine.synchronize();
+    at::Tensor l = at::full({1}, loss, at::kDouble);
+    mesh.dp().all_reduce(l, ReduceOp::Sum);
+    r.losses.push_back(l.item<double>() / static_cast<double>(denom));
+    r.norms.push_back(opt.step(v.lr).grad_norm);
+  }
+  r.dp_stats = mesh.dp().stats();
+  r.tp_stats = mesh.tp().stats();
+  r.peak_gathered_bytes = engine.gather_accounting().peak.load();
+  // Reassemble every full parameter: shards over DP, then slices over TP.
+  for (auto& u : engine.units()) {
+    for (FlatGroup* g : {u->trainable(), u->frozen()}) {
+      if (!g) continue;
+      for (size_t i = 0; i < g->params().size(); ++i) {
+        const FlatParam& p = g->params()[i];
+        at::Tensor local = g->gather_param_fp32(i);
+        const TpParamPlan plan = tp_param_plan(cfg, p.name, tp);
+        if (plan.split == TpSplit::Replicated) {
+          r.params[p.name] = local;
+          continue;
+        }
+        const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
+        at::Tensor moved = local.movedim(dim, 0).contiguous();
+        at::Tensor all = at::empty({tp * moved.numel()}, at::kFloat);
+        mesh.tp().all_gather(moved, all);
+        std::vector<int64_t> shape = moved.sizes().vec();
+        shape[0] *= tp;
+        r.params[p.name] = all.view(shape).movedim(0, dim).contiguous();
+      }
+    }
+  }
+  return r;
+}
+
+// Splits `world` into groups of n consecutive ranks (n divides the world size).
+inline std::unique_ptr<Comm> groups_of(Comm& world, int n) {
+  return world.split(world.rank() / n, world.rank() % n, "group" + std::to_string(n));
+}
+
+}  // namespace omnitune::ptest
