@@ -6,7 +6,10 @@
 #include "parallel/sharded_gemma3.h"
 
 #include <ATen/core/grad_mode.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
+
+#include <mutex>
 
 #include "core/error.h"
 #include "parallel/tp_ops.h"
@@ -31,6 +34,20 @@ std::vector<FlatParam> to_flat(const Gemma3Config& cfg, ParamList params, const 
     out.push_back(std::move(f));
   }
   return out;
+}
+
+// The default CPU generator's state: a checkpointed block recomputes its forward with the
+// random numbers (LoRA dropout) of the original forward.
+at::Tensor rng_state() {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_rng_state(const at::Tensor& state) {
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
 }
 
 std::vector<at::Tensor> autograd_grads(const at::Tensor& out, const at::Tensor& grad_out,
@@ -172,7 +189,7 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
 
   // ---- decoder blocks
   const size_t L = blocks_.size();
-  std::vector<at::Tensor> saved_in(L), saved_out(L);
+  std::vector<at::Tensor> saved_in(L), saved_out(L), saved_rng(L);
   for (size_t i = 0; i < L; ++i) {
     use(blocks_[i]);
     const auto& layer = *text.layers()[i];
@@ -184,7 +201,10 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
       saved_out[i] = y;
       h = y.detach();
     } else {
-      if (backward) saved_in[i] = h;
+      if (backward) {
+        saved_in[i] = h;
+        saved_rng[i] = rng_state();
+      }
       h = layer.forward(h, ctx, nullptr);
     }
     if (!backward || (ac && reshard)) blocks_[i]->release();
@@ -253,8 +273,11 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
     at::Tensor x, y;
     if (ac) {
       x = saved_in[i].detach().requires_grad_(true);
+      const at::Tensor resume = rng_state();
+      set_rng_state(saved_rng[i]);
       at::AutoGradMode grad(true);
       y = text.layers()[i]->forward(x, ctx, nullptr);
+      set_rng_state(resume);
     } else {
       x = saved_in[i];
       y = saved_out[i];
@@ -265,7 +288,7 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
     grad_h = g[0];
     blocks_[i]->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + 1, g.end()));
     blocks_[i]->release();
-    saved_in[i] = saved_out[i] = at::Tensor();
+    saved_in[i] = saved_out[i] = saved_rng[i] = at::Tensor();
   }
 
   // ---- embedding backward: d table[id] += scale * grad_h at every text token this rank owns.

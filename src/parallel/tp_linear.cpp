@@ -25,9 +25,10 @@ LinearFactory tp_linear_factory(const Gemma3Config& cfg, TpGroup tp) {
   return [cfg, tp](const LinearSpec& s) -> std::unique_ptr<Linear> {
     if (tp.size == 1) return std::make_unique<DenseLinear>(s);
     const TpParamPlan plan = tp_param_plan(cfg, s.name + ".weight", tp.size);
+    const bool lora_a = s.name.size() > 7 && s.name.compare(s.name.size() - 7, 7, ".lora_A") == 0;
     if (plan.split == TpSplit::Rows) return std::make_unique<ColumnParallelLinear>(s, tp);
     if (plan.split == TpSplit::Cols) return std::make_unique<RowParallelLinear>(s, tp);
-    if (plan.partial_grad)  // replicated K/V weights (tp > kv heads)
+    if (plan.partial_grad && !lora_a)  // replicated K/V weights (tp > kv heads) and their LoRA B
       return std::make_unique<KvHeadSelectLinear>(s, tp, cfg.text.num_key_value_heads, cfg.text.head_dim);
     return std::make_unique<DenseLinear>(s);
   };

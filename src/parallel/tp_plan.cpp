@@ -35,6 +35,18 @@ void tp_validate(const Gemma3Config& cfg, int tp) {
 TpParamPlan tp_param_plan(const Gemma3Config& cfg, const std::string& name, int tp) {
   TpParamPlan p;
   if (tp == 1 || !in_language_model(name)) return p;
+  // LoRA adapters follow their base layer: a column-parallel base splits B by rows (A replicated,
+  // its gradient complete thanks to B's input all-reduce); a row-parallel base splits A by columns
+  // (B replicated); a replicated-KV base selects B's rows like the base (partial gradient).
+  for (const char* ab : {".lora_A.weight", ".lora_B.weight"}) {
+    if (!ends_with(name, ab)) continue;
+    const bool is_a = ab[6] == 'A';
+    const TpParamPlan base = tp_param_plan(cfg, name.substr(0, name.size() - 14) + ".weight", tp);
+    if (base.split == TpSplit::Rows && !is_a) p.split = TpSplit::Rows;
+    if (base.split == TpSplit::Cols && is_a) p.split = TpSplit::Cols;
+    if (base.partial_grad && !is_a) p.partial_grad = true;
+    return p;
+  }
   const bool kv_split = cfg.text.num_key_value_heads % tp == 0;
   if (ends_with(name, "q_proj.weight") || ends_with(name, "gate_proj.weight") || ends_with(name, "up_proj.weight") ||
       ends_with(name, "q_proj.bias")) {
