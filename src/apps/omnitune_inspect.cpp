@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         topo.world_rank, topo.world_size);
     for (const auto& l : lines) OT_LOG_INFO("  ", l);
 
-    DeviceMesh mesh(*ctx->world, topo, ctx->dist.dp, ctx->dist.tp);
+    DeviceMesh mesh(*ctx->world, topo, ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
     OT_LOG_INFO("mesh ", mesh.describe());
     check_group(mesh.world(), ctx->device.device);
     check_group(mesh.dp(), ctx->device.device);

@@ -8,6 +8,9 @@ void register_dist_config(ConfigSchema& s) {
          "data-parallel (FSDP) size; -1 = world size / tp", {}});
   s.add({"distributed.tp", ConfigType::Int, "1",
          "tensor-parallel size (innermost: the ranks of one TP group share a node)", {}});
+  s.add({"distributed.dp_replicate", ConfigType::Int, "1",
+         "hybrid sharding (HSDP): replicas of the model across the DP group (typically the number of "
+         "nodes); FSDP shards inside each replica; 1 = plain FSDP over all of DP", {}});
   s.add({"distributed.backend", ConfigType::String, "auto",
          "collective backend: nccl for CUDA tensors, mpi for CPU tensors; auto picks by device",
          {"auto", "mpi", "nccl"}});
@@ -27,6 +30,7 @@ DistSettings dist_settings_from(const Config& cfg) {
   DistSettings d;
   d.dp = static_cast<int>(cfg.get_int("distributed.dp"));
   d.tp = static_cast<int>(cfg.get_int("distributed.tp"));
+  d.dp_replicate = static_cast<int>(cfg.get_int("distributed.dp_replicate"));
   d.backend = cfg.get_string("distributed.backend");
   d.device = cfg.get_string("distributed.device");
   d.cpu_threads = static_cast<int>(cfg.get_int("distributed.cpu_threads"));

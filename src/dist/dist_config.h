@@ -15,6 +15,7 @@ void register_dist_config(ConfigSchema& schema);
 struct DistSettings {
   int dp = -1;                    // -1: world size / tp
   int tp = 1;
+  int dp_replicate = 1;           // HSDP replicas (1 = plain FSDP)
   std::string backend = "auto";   // auto | mpi | nccl
   std::string device = "auto";    // auto | cpu | cuda
   int cpu_threads = 0;            // 0: automatic

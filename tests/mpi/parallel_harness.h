@@ -125,8 +125,9 @@ struct RunResult {
 
 // Trains on `group` (dp * tp ranks) and returns what every rank of the group agrees on.
 inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
-                       const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg) {
-  DeviceMesh mesh(group, topo(), dp, tp);
+                       const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg,
+                       int replicate = 1) {
+  DeviceMesh mesh(group, topo(), dp, tp, replicate);
   TpGroup tpg = TpGroup::of(mesh.tp());
   auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), v.lora));
   ParamList params = model->params();
@@ -139,7 +140,7 @@ inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
   so.loss_chunk_tokens = 7;  // several chunks per micro-batch
   TrainableRule rule;
   rule.trainable = v.trainable;
-  ShardComms comms{&mesh.dp(), nullptr, &mesh.tp()};
+  ShardComms comms{&mesh.dp_shard(), mesh.dp_replicate(), &mesh.tp()};
   ShardedGemma3 engine(std::move(model), comms, tpg, so, rule);
   std::vector<FlatGroup*> groups;
   for (auto& u : engine.units())

@@ -1,0 +1,118 @@
+// Single-process checks of the parallel engine's pure parts: the TP plan and its errors, the
+// vocab-parallel cross-entropy against ATen's (one rank), LoRA's identity at initialisation,
+// and the hybrid mesh shape rules. Multi-rank behaviour: tests/mpi/parallel_test.cpp.
+#include <gtest/gtest.h>
+
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include "core/error.h"
+#include "dist/device_mesh.h"
+#include "model/gemma3_presets.h"
+#include "nn/lora.h"
+#include "parallel/tp_plan.h"
+#include "parallel/vocab_parallel.h"
+
+using namespace omnitune;
+
+namespace {
+
+Gemma3Config preset(const std::string& p) { return gemma3_config_parse(gemma3_preset_config_json(p), p); }
+
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(TpPlan, ImpossibleMeshesAreClearErrors) {
+  Gemma3Config c = preset("tiny-vlm");  // 4 heads, 2 KV heads, MLP 128, vocab 512
+  EXPECT_NO_THROW(tp_validate(c, 1));
+  EXPECT_NO_THROW(tp_validate(c, 2));
+  EXPECT_NO_THROW(tp_validate(c, 4));  // KV heads replicated
+  EXPECT_NE(error_of([&] { tp_validate(c, 3); }).find("does not divide the model's 4 query heads"), std::string::npos);
+  EXPECT_NE(error_of([&] { tp_validate(c, 8); }).find("query heads"), std::string::npos);
+  c.text.vocab_size = 510;
+  EXPECT_NE(error_of([&] { tp_validate(c, 4); }).find("vocabulary size 510"), std::string::npos);
+  EXPECT_NE(error_of([] { mesh_shape_resolve(4, -1, 3); }).find("does not divide the world size 4"), std::string::npos);
+  EXPECT_NE(error_of([] { mesh_shape_resolve(8, -1, 2, 3); }).find("dp_replicate=3"), std::string::npos);
+  EXPECT_EQ(mesh_shape_resolve(8, -1, 2, 2).shard(), 2);
+}
+
+TEST(TpPlan, GemmaLayout) {
+  const Gemma3Config c = preset("tiny-vlm");
+  const std::string L = "model.language_model.layers.0.";
+  auto split = [&](const std::string& n, int tp) { return tp_param_plan(c, n, tp).split; };
+  EXPECT_EQ(split(L + "self_attn.q_proj.weight", 2), TpSplit::Rows);
+  EXPECT_EQ(split(L + "self_attn.k_proj.weight", 2), TpSplit::Rows);
+  EXPECT_EQ(split(L + "self_attn.k_proj.weight", 4), TpSplit::Replicated);
+  EXPECT_TRUE(tp_param_plan(c, L + "self_attn.k_proj.weight", 4).partial_grad);
+  EXPECT_EQ(split(L + "self_attn.o_proj.weight", 2), TpSplit::Cols);
+  EXPECT_EQ(split(L + "mlp.down_proj.weight", 2), TpSplit::Cols);
+  EXPECT_EQ(split(L + "mlp.up_proj.weight", 2), TpSplit::Rows);
+  EXPECT_EQ(split("model.language_model.embed_tokens.weight", 2), TpSplit::Rows);
+  EXPECT_TRUE(tp_param_plan(c, L + "self_attn.q_norm.weight", 2).partial_grad);
+  EXPECT_FALSE(tp_param_plan(c, L + "self_attn.q_norm.weight", 1).partial_grad);
+  EXPECT_EQ(split(L + "input_layernorm.weight", 2), TpSplit::Replicated);
+  EXPECT_EQ(split("model.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight", 2), TpSplit::Replicated);
+  // LoRA adapters follow their base layer.
+  EXPECT_EQ(split(L + "self_attn.q_proj.lora_A.weight", 2), TpSplit::Replicated);
+  EXPECT_EQ(split(L + "self_attn.q_proj.lora_B.weight", 2), TpSplit::Rows);
+  EXPECT_EQ(split(L + "self_attn.o_proj.lora_A.weight", 2), TpSplit::Cols);
+  EXPECT_EQ(split(L + "self_attn.o_proj.lora_B.weight", 2), TpSplit::Replicated);
+  EXPECT_TRUE(tp_param_plan(c, L + "self_attn.v_proj.lora_B.weight", 4).partial_grad);
+  EXPECT_FALSE(tp_param_plan(c, L + "self_attn.v_proj.lora_A.weight", 4).partial_grad);
+  // Slices tile the full tensor.
+  at::Tensor full = at::arange(24, at::kFloat).view({4, 6});
+  const TpParamPlan cols{TpSplit::Cols, false};
+  EXPECT_TRUE(at::equal(at::cat({tp_slice(cols, full, 0, 2), tp_slice(cols, full, 1, 2)}, 1), full));
+  EXPECT_EQ(tp_local_shape(cols, {4, 6}, 1, 2), (std::vector<int64_t>{4, 3}));
+}
+
+TEST(VocabParallel, CrossEntropyMatchesAtenOnOneRank) {
+  at::manual_seed(3);
+  at::Tensor logits = at::randn({10, 37}, at::kFloat).requires_grad_(true);
+  at::Tensor targets = at::randint(0, 37, {10}, at::kLong);
+  targets[3] = -100;
+  at::Tensor mine = vocab_parallel_cross_entropy(logits, targets, 0, nullptr);
+  at::Tensor ref = at::cross_entropy_loss(logits, targets, {}, at::Reduction::None, -100);
+  EXPECT_TRUE(at::allclose(mine, ref, 1e-6, 1e-6));
+  EXPECT_EQ(mine[3].item<float>(), 0.0f);
+  auto g1 = torch::autograd::grad({mine.sum()}, {logits});
+  auto g2 = torch::autograd::grad({ref.sum()}, {logits});
+  EXPECT_TRUE(at::allclose(g1[0], g2[0], 1e-6, 1e-6));
+}
+
+TEST(Lora, FreshAdapterIsIdentityAndNamesFollowPeft) {
+  LoraOptions o;
+  o.rank = 2;
+  o.alpha = 4;
+  auto factory = lora_linear_factory(dense_linear_factory(), o, [](const std::string& m) { return m == "x.q_proj"; });
+  auto lin = factory({"x.q_proj", 6, 5, false});
+  ParamList p;
+  lin->collect_params(p);
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[1].name, "x.q_proj.lora_A.weight");
+  EXPECT_EQ(p[1].shape, (std::vector<int64_t>{2, 6}));
+  EXPECT_EQ(p[2].name, "x.q_proj.lora_B.weight");
+  EXPECT_EQ(p[2].shape, (std::vector<int64_t>{5, 2}));
+  params_init_random(p, at::TensorOptions().dtype(at::kFloat), 0.1, 1);
+  p[2].tensor->zero_();
+  at::Tensor x = at::randn({3, 6});
+  EXPECT_TRUE(at::allclose(lin->forward(x), at::linear(x, *p[0].tensor)));
+  p[2].tensor->fill_(0.5);
+  at::Tensor want = at::linear(x, *p[0].tensor) + at::linear(at::linear(x, *p[1].tensor), *p[2].tensor) * 2.0;
+  EXPECT_TRUE(at::allclose(lin->forward(x), want, 1e-5, 1e-6));
+  EXPECT_TRUE(is_lora_param(p[1].name));
+  EXPECT_FALSE(is_lora_param(p[0].name));
+  auto other = factory({"x.o_proj", 5, 6, false});
+  ParamList q;
+  other->collect_params(q);
+  EXPECT_EQ(q.size(), 1u);
+}

@@ -1,0 +1,1 @@
+omnitune_add_unit_test(parallel_unit_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/parallel_unit_test.cpp LIBS omnitune_parallel LABELS parallel)
