@@ -84,7 +84,7 @@ HfLoadReport hf_load_checkpoint(const std::string& dir, ParamList& params, const
     // The deleter keeps the mapping alive as long as any tensor points into it.
     at::Tensor view = at::from_blob(const_cast<uint8_t*>(data), info.shape, [ckpt](void*) {},
                                     at::TensorOptions().dtype(st));
-    if (opt.zero_copy && aligned && st == opt.dtype && opt.device.is_cpu()) {
+    if (opt.zero_copy && aligned && (st == opt.dtype || opt.keep_file_dtype) && opt.device.is_cpu()) {
       *p.tensor = view;
       report.zero_copy++;
     } else if (aligned) {

@@ -20,6 +20,9 @@ struct HfLoadOptions {
   // Zero-copy: CPU tensors of matching dtype point straight into the read-only file mapping
   // (no second copy in memory). Such tensors must never be written in place: training copies.
   bool zero_copy = true;
+  // With zero_copy on CPU: map every aligned tensor in the file's own dtype, ignoring `dtype`
+  // (the TP loader converts only each rank's slice; nothing of the full model is copied).
+  bool keep_file_dtype = false;
   // Tensors the model does not use are an error unless allowed.
   bool allow_unexpected = false;
 };

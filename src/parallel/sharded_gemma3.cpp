@@ -9,9 +9,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <map>
 #include <mutex>
 
 #include "core/error.h"
+#include "model/hf_loader.h"
 #include "parallel/tp_ops.h"
 #include "parallel/vocab_parallel.h"
 
@@ -336,6 +338,21 @@ void load_tp_local(const Gemma3Config& cfg, ParamList& params, const std::functi
     *p.tensor = tp_slice(plan, src, tp.rank, tp.size).to(dtype).clone();
     p.shape = tp_local_shape(plan, p.shape, tp.rank, tp.size);
   }
+}
+
+void hf_load_tp_local(const std::string& dir, const Gemma3Config& cfg, ParamList& params, const TpGroup& tp,
+                      at::ScalarType dtype) {
+  // Full-shape handles pointing into the mapping, then a slice copy per rank.
+  std::vector<at::Tensor> mapped(params.size());
+  ParamList full;
+  for (size_t i = 0; i < params.size(); ++i) full.push_back({params[i].name, &mapped[i], params[i].shape});
+  HfLoadOptions opt;
+  opt.dtype = dtype;
+  opt.keep_file_dtype = true;
+  hf_load_checkpoint(dir, full, opt);
+  std::map<std::string, at::Tensor*> by_name;
+  for (auto& p : full) by_name[p.name] = p.tensor;
+  load_tp_local(cfg, params, [&](const std::string& n) { return *by_name.at(n); }, tp, dtype);
 }
 
 }  // namespace omnitune

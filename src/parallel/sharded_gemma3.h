@@ -99,4 +99,9 @@ class ShardedGemma3 {
 void load_tp_local(const Gemma3Config& cfg, ParamList& params, const std::function<at::Tensor(const std::string&)>& full,
                    const TpGroup& tp, at::ScalarType dtype);
 
+// load_tp_local from a Hugging Face checkpoint directory: the file is memory-mapped and each rank
+// copies (and converts to `dtype`) only its TP slice of every tensor.
+void hf_load_tp_local(const std::string& dir, const Gemma3Config& cfg, ParamList& params, const TpGroup& tp,
+                      at::ScalarType dtype);
+
 }  // namespace omnitune

@@ -6,10 +6,15 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "dist/device_mesh.h"
 #include "model/gemma3_presets.h"
 #include "nn/lora.h"
+#include "nn/tensor_io.h"
+#include "parallel/sharded_gemma3.h"
+#include "parallel/tp_linear.h"
 #include "parallel/tp_plan.h"
 #include "parallel/vocab_parallel.h"
 
@@ -115,4 +120,30 @@ TEST(Lora, FreshAdapterIsIdentityAndNamesFollowPeft) {
   ParamList q;
   other->collect_params(q);
   EXPECT_EQ(q.size(), 1u);
+}
+
+// Each TP rank reads only its slice of a real checkpoint directory, converted to the compute dtype.
+TEST(TpCheckpoint, EachRankLoadsItsSliceFromSafetensors) {
+  const Gemma3Config c = preset("tiny-vlm");
+  const std::string dir = ::testing::TempDir() + "/tp_ckpt";
+  std::filesystem::create_directories(dir);
+  Gemma3Model dense(c);
+  ParamList p = dense.params();
+  params_init_random(p, at::TensorOptions().dtype(at::kBFloat16), 0.05, 9);
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (auto& q : p) named.emplace_back(q.name, *q.tensor);
+  safetensors_write(dir + "/model.safetensors", named);
+  for (int rank = 0; rank < 2; ++rank) {
+    TpGroup tp{nullptr, rank, 2};
+    Gemma3Model local(c, tp_linear_factory(c, tp));
+    ParamList lp = local.params();
+    hf_load_tp_local(dir, c, lp, tp, at::kFloat);
+    for (size_t i = 0; i < lp.size(); ++i) {
+      const at::Tensor want = tp_slice(tp_param_plan(c, lp[i].name, 2), *p[i].tensor, rank, 2).to(at::kFloat);
+      ASSERT_EQ(lp[i].name, p[i].name);
+      EXPECT_EQ(lp[i].tensor->scalar_type(), at::kFloat);
+      EXPECT_EQ(lp[i].shape, want.sizes().vec()) << lp[i].name;
+      EXPECT_TRUE(at::equal(*lp[i].tensor, want)) << lp[i].name << " rank " << rank;
+    }
+  }
 }
