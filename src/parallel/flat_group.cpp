@@ -26,7 +26,10 @@ FlatGroup::FlatGroup(std::string name, std::vector<FlatParam> params, bool train
   shard_offset_ = comms_.shard->rank() * shard_numel_;
 
   const at::ScalarType storage = trainable_ ? at::kFloat : compute_dtype_;
-  shard = at::zeros({shard_numel_}, at::TensorOptions().dtype(storage));
+  // Buffers live on the device of the parameters handed in (CPU with MPI, CUDA with NCCL).
+  OT_CHECK(!params_.empty() && params_[0].tensor && params_[0].tensor->defined(), "flat group '", name_,
+           "' has no parameters");
+  shard = at::zeros({shard_numel_}, params_[0].tensor->options().dtype(storage));
   for (auto& p : params_) {
     OT_CHECK(p.tensor && p.tensor->defined(), "parameter ", p.name, " has no value to shard");
     OT_CHECK(p.tensor->numel() == p.numel, "parameter ", p.name, " has ", p.tensor->numel(),
@@ -59,7 +62,7 @@ int64_t FlatGroup::persistent_bytes() const {
 
 at::Tensor FlatGroup::gather() const {
   at::NoGradGuard no_grad;
-  at::Tensor full = at::empty({padded_}, at::TensorOptions().dtype(compute_dtype_));
+  at::Tensor full = at::empty({padded_}, shard.options().dtype(compute_dtype_));
   comms_.shard->all_gather(shard.to(compute_dtype_), full);
   return full;
 }
@@ -85,10 +88,10 @@ at::Tensor FlatGroup::flatten_grads(const std::vector<at::Tensor>& grads) const 
   at::NoGradGuard no_grad;
   OT_CHECK(grads.size() == params_.size(), "flat group '", name_, "': ", grads.size(), " grads for ",
            params_.size(), " params");
-  at::Tensor flat = at::zeros({padded_}, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor flat = at::zeros({padded_}, shard.options().dtype(at::kFloat));
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!grads[i].defined()) continue;
-    at::Tensor g = grads[i].to(at::kFloat).reshape({-1});
+    at::Tensor g = grads[i].to(flat.device(), at::kFloat).reshape({-1});
     at::Tensor dst = flat.narrow(0, params_[i].offset, params_[i].numel);
     dst.copy_(g);
     if (params_[i].partial_grad && comms_.tp && comms_.tp->size() > 1) comms_.tp->all_reduce(dst, ReduceOp::Sum);
@@ -111,7 +114,7 @@ void FlatGroup::zero_grad() {
 
 at::Tensor FlatGroup::gather_param_fp32(size_t i) const {
   at::NoGradGuard no_grad;
-  at::Tensor full = at::empty({padded_}, at::TensorOptions().dtype(shard.scalar_type()));
+  at::Tensor full = at::empty({padded_}, shard.options());
   comms_.shard->all_gather(shard, full);
   const FlatParam& p = params_.at(i);
   return full.narrow(0, p.offset, p.numel).view(p.shape).to(at::kFloat).clone();

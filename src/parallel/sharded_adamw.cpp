@@ -16,7 +16,9 @@ ShardedAdamW::ShardedAdamW(std::vector<FlatGroup*> groups, ShardComms comms, Ada
 double ShardedAdamW::grad_norm() const {
   at::NoGradGuard no_grad;
   // [sum of squares over TP-sharded params, over replicated params], in fp64 for a stable sum.
-  at::Tensor sq = at::zeros({2}, at::TensorOptions().dtype(at::kDouble));
+  // fp64 where the device has it; the collectives need the tensor on the shards' device.
+  const at::Device dev = groups_.empty() ? at::Device(at::kCPU) : groups_[0]->grad.device();
+  at::Tensor sq = at::zeros({2}, at::TensorOptions().dtype(at::kDouble).device(dev));
   for (auto* g : groups_) {
     for (const auto& p : g->params()) {
       auto [b, e] = g->shard_range(p);

@@ -183,7 +183,8 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
 
   // ---- embedding (vocab-parallel; its backward is written out below, so no graph is kept)
   use(embed_);
-  const at::Tensor scale = text.embed_scale(at::TensorOptions().dtype(dt));
+  const at::Device dev = ids.device();
+  const at::Tensor scale = text.embed_scale(at::TensorOptions().dtype(dt).device(dev));
   const at::Tensor emb_ids = model_->embedding_ids(ids);
   at::Tensor h = vocab_parallel_embedding(text.embed_tokens, emb_ids, vocab_start_, tp_.comm) * scale;
   if (feats.defined()) h = model_->merge_image_features(h, ids, feats);
@@ -233,7 +234,7 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
     at::Tensor grad_hn = backward ? at::zeros_like(hn_flat) : at::Tensor();
     at::Tensor table = text.embed_tokens;
     at::Tensor table_grad = embed_train ? at::zeros(table.sizes(), table.options().dtype(at::kFloat)) : at::Tensor();
-    const at::Tensor grad_scale = at::scalar_tensor(1.0 / denom, at::TensorOptions().dtype(at::kFloat));
+    const at::Tensor grad_scale = at::scalar_tensor(1.0 / denom, at::TensorOptions().dtype(at::kFloat).device(dev));
     const int64_t chunk = std::max<int64_t>(1, opt_.loss_chunk_tokens);
     for (int64_t s = 0; s < result.tokens; s += chunk) {
       at::Tensor rows = rows_all.narrow(0, s, std::min(chunk, result.tokens - s));
@@ -301,7 +302,7 @@ ShardedGemma3::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
     at::Tensor take = ((local >= 0) & (local < v_local) & ~is_image).reshape({-1});
     at::Tensor rows = take.nonzero().reshape({-1});
     at::Tensor g = grad_h.reshape({-1, grad_h.size(-1)}).index_select(0, rows).to(at::kFloat) * scale.to(at::kFloat);
-    at::Tensor table_grad = at::zeros({v_local, cfg.text.hidden_size}, at::TensorOptions().dtype(at::kFloat));
+    at::Tensor table_grad = at::zeros({v_local, cfg.text.hidden_size}, at::TensorOptions().dtype(at::kFloat).device(dev));
     table_grad.index_add_(0, local.reshape({-1}).index_select(0, rows), g);
     embed_->reduce_grads(*stream_, {table_grad});
   }
