@@ -123,79 +123,107 @@ struct RunResult {
   int64_t trainable_numel = 0;
 };
 
-// Trains on `group` (dp * tp ranks) and returns what every rank of the group agrees on.
-inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
-                       const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg,
-                       int replicate = 1) {
-  DeviceMesh mesh(group, topo(), dp, tp, replicate);
-  TpGroup tpg = TpGroup::of(mesh.tp());
-  auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), v.lora));
-  ParamList params = model->params();
-  load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
-  ShardingOptions so;
-  so.compute_dtype = v.dtype;
-  so.activation_checkpointing = v.ac;
-  so.reshard_after_forward = v.reshard;
-  so.prefetch = v.prefetch;
-  so.loss_chunk_tokens = 7;  // several chunks per micro-batch
-  TrainableRule rule;
-  rule.trainable = v.trainable;
-  ShardComms comms{&mesh.dp_shard(), mesh.dp_replicate(), &mesh.tp()};
-  ShardedGemma3 engine(std::move(model), comms, tpg, so, rule);
-  std::vector<FlatGroup*> groups;
-  for (auto& u : engine.units())
-    if (u->trainable()) groups.push_back(u->trainable());
-  AdamWOptions ao;
-  ao.eps = v.adam_eps;
-  ShardedAdamW opt(groups, comms, ao);
+// One training run on `group` (dp * tp ranks), step by step (checkpoint tests stop and resume it).
+class TestRun {
+ public:
+  TestRun(Comm& group, int dp, int tp, const Variant& v, const std::map<std::string, at::Tensor>& weights,
+          const Gemma3Config& cfg, int replicate = 1)
+      : v_(v), cfg_(cfg), dp_(dp), tp_(tp), mesh_(group, topo(), dp, tp, replicate) {
+    TpGroup tpg = TpGroup::of(mesh_.tp());
+    auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), v.lora));
+    ParamList params = model->params();
+    load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
+    ShardingOptions so;
+    so.compute_dtype = v.dtype;
+    so.activation_checkpointing = v.ac;
+    so.reshard_after_forward = v.reshard;
+    so.prefetch = v.prefetch;
+    so.loss_chunk_tokens = 7;  // several chunks per micro-batch
+    TrainableRule rule;
+    rule.trainable = v.trainable;
+    comms_ = ShardComms{&mesh_.dp_shard(), mesh_.dp_replicate(), &mesh_.tp()};
+    engine_ = std::make_unique<ShardedGemma3>(std::move(model), comms_, tpg, so, rule);
+    std::vector<FlatGroup*> groups;
+    for (auto& u : engine_->units())
+      if (u->trainable()) groups.push_back(u->trainable());
+    AdamWOptions ao;
+    ao.eps = v.adam_eps;
+    opt_ = std::make_unique<ShardedAdamW>(groups, comms_, ao);
+    result_.persistent_bytes = engine_->persistent_bytes();
+    result_.trainable_numel = engine_->trainable_numel();
+    mesh_.dp().reset_stats();
+    mesh_.tp().reset_stats();
+  }
 
-  RunResult r;
-  r.persistent_bytes = engine.persistent_bytes();
-  r.trainable_numel = engine.trainable_numel();
-  mesh.dp().reset_stats();
-  mesh.tp().reset_stats();
-  const int per_rank = v.global_batch / dp, mb = per_rank / v.grad_accum;
-  for (int step = 0; step < v.steps; ++step) {
-    auto batch = global_batch(cfg, step, v.global_batch, v.seq);
+  // Optimizer step `step` (its global batch is a function of the index only).
+  void step(int step) {
+    const int per_rank = v_.global_batch / dp_, mb = per_rank / v_.grad_accum;
+    auto batch = global_batch(cfg_, step, v_.global_batch, v_.seq);
     int64_t denom = 0;
     for (auto& s : batch) denom += (s.targets != -100).sum().item<int64_t>();
     double loss = 0;
-    for (int k = 0; k < v.grad_accum; ++k) {
-      MicroBatch m = collate(batch, mesh.dp_rank() * per_rank + k * mb, mb);
-      loss += engine.forward_backward(m, static_cast<double>(denom)).loss_sum;
+    for (int k = 0; k < v_.grad_accum; ++k) {
+      MicroBatch m = collate(batch, mesh_.dp_rank() * per_rank + k * mb, mb);
+      loss += engine_->forward_backward(m, static_cast<double>(denom)).loss_sum;
     }
-    engine.synchronize();
+    engine_->synchronize();
     at::Tensor l = at::full({1}, loss, at::kDouble);
-    mesh.dp().all_reduce(l, ReduceOp::Sum);
-    r.losses.push_back(l.item<double>() / static_cast<double>(denom));
-    r.norms.push_back(opt.step(v.lr).grad_norm);
+    mesh_.dp().all_reduce(l, ReduceOp::Sum);
+    result_.losses.push_back(l.item<double>() / static_cast<double>(denom));
+    result_.norms.push_back(opt_->step(v_.lr).grad_norm);
   }
-  r.dp_stats = mesh.dp().stats();
-  r.tp_stats = mesh.tp().stats();
-  r.peak_gathered_bytes = engine.gather_accounting().peak.load();
-  // Reassemble every full parameter: shards over DP, then slices over TP.
-  for (auto& u : engine.units()) {
-    for (FlatGroup* g : {u->trainable(), u->frozen()}) {
-      if (!g) continue;
-      for (size_t i = 0; i < g->params().size(); ++i) {
-        const FlatParam& p = g->params()[i];
-        at::Tensor local = g->gather_param_fp32(i);
-        const TpParamPlan plan = tp_param_plan(cfg, p.name, tp);
-        if (plan.split == TpSplit::Replicated) {
-          r.params[p.name] = local;
-          continue;
+
+  // Statistics and the full parameters (collectives over the group).
+  RunResult finish() {
+    RunResult r = result_;
+    r.dp_stats = mesh_.dp().stats();
+    r.tp_stats = mesh_.tp().stats();
+    r.peak_gathered_bytes = engine_->gather_accounting().peak.load();
+    for (auto& u : engine_->units()) {
+      for (FlatGroup* g : {u->trainable(), u->frozen()}) {
+        if (!g) continue;
+        for (size_t i = 0; i < g->params().size(); ++i) {
+          const FlatParam& p = g->params()[i];
+          at::Tensor local = g->gather_param_fp32(i);
+          const TpParamPlan plan = tp_param_plan(cfg_, p.name, tp_);
+          if (plan.split == TpSplit::Replicated) {
+            r.params[p.name] = local;
+            continue;
+          }
+          const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
+          at::Tensor moved = local.movedim(dim, 0).contiguous();
+          at::Tensor all = at::empty({tp_ * moved.numel()}, at::kFloat);
+          mesh_.tp().all_gather(moved, all);
+          std::vector<int64_t> shape = moved.sizes().vec();
+          shape[0] *= tp_;
+          r.params[p.name] = all.view(shape).movedim(0, dim).contiguous();
         }
-        const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
-        at::Tensor moved = local.movedim(dim, 0).contiguous();
-        at::Tensor all = at::empty({tp * moved.numel()}, at::kFloat);
-        mesh.tp().all_gather(moved, all);
-        std::vector<int64_t> shape = moved.sizes().vec();
-        shape[0] *= tp;
-        r.params[p.name] = all.view(shape).movedim(0, dim).contiguous();
       }
     }
+    return r;
   }
-  return r;
+
+  ShardedGemma3& engine() { return *engine_; }
+  ShardedAdamW& optimizer() { return *opt_; }
+  DeviceMesh& mesh() { return mesh_; }
+
+ private:
+  Variant v_;
+  Gemma3Config cfg_;
+  int dp_, tp_;
+  DeviceMesh mesh_;
+  ShardComms comms_;
+  std::unique_ptr<ShardedGemma3> engine_;
+  std::unique_ptr<ShardedAdamW> opt_;
+  RunResult result_;
+};
+
+inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
+                       const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg,
+                       int replicate = 1) {
+  TestRun run(group, dp, tp, v, weights, cfg, replicate);
+  for (int s = 0; s < v.steps; ++s) run.step(s);
+  return run.finish();
 }
 
 // Splits `world` into groups of n consecutive ranks (n divides the world size).
