@@ -122,6 +122,35 @@ int64_t ShardedGemma3::frozen_numel() const {
 
 void ShardedGemma3::synchronize() { stream_->synchronize(); }
 
+void ShardedGemma3::for_each_full_param(bool trainable_only,
+                                        const std::function<void(const std::string&, const at::Tensor&)>& fn) {
+  at::NoGradGuard no_grad;
+  synchronize();
+  const Gemma3Config& cfg = model_->config();
+  for (auto& u : units_) {
+    for (FlatGroup* g : {u->trainable(), trainable_only ? nullptr : u->frozen()}) {
+      if (!g) continue;
+      for (size_t i = 0; i < g->params().size(); ++i) {
+        const FlatParam& p = g->params()[i];
+        at::Tensor local = g->gather_param_fp32(i);
+        const TpParamPlan plan = tp_param_plan(cfg, p.name, tp_.size);
+        if (plan.split == TpSplit::Replicated || tp_.size == 1) {
+          fn(p.name, local);
+          continue;
+        }
+        // Slices along the split dimension, gathered over TP and stacked back in rank order.
+        const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
+        at::Tensor moved = local.movedim(dim, 0).contiguous();
+        at::Tensor all = at::empty({tp_.size * moved.numel()}, moved.options());
+        tp_.comm->all_gather(moved, all);
+        std::vector<int64_t> shape = moved.sizes().vec();
+        shape[0] *= tp_.size;
+        fn(p.name, all.view(shape).movedim(0, dim).contiguous());
+      }
+    }
+  }
+}
+
 ShardedGemma3::LossSum ShardedGemma3::forward_backward(const MicroBatch& mb, double loss_denominator) {
   OT_REQUIRE(loss_denominator > 0, "the loss denominator (loss tokens in the global batch) must be positive");
   return run(mb, loss_denominator, true);

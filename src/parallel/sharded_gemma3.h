@@ -65,6 +65,11 @@ class ShardedGemma3 {
   // Waits for queued reduce-scatters (call before the optimizer step).
   void synchronize();
 
+  // Calls fn(name, full fp32 tensor) for every parameter (or only trainable ones), one at a time,
+  // after assembling it over DP (shards) and TP (slices). A collective: every rank of the mesh
+  // calls it and gets the same tensors (export and tests use them on one rank).
+  void for_each_full_param(bool trainable_only, const std::function<void(const std::string&, const at::Tensor&)>& fn);
+
   std::vector<std::unique_ptr<FsdpUnit>>& units() { return units_; }
   const std::vector<std::unique_ptr<FsdpUnit>>& units() const { return units_; }
   const Gemma3Model& model() const { return *model_; }

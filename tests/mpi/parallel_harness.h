@@ -179,27 +179,7 @@ class TestRun {
     r.dp_stats = mesh_.dp().stats();
     r.tp_stats = mesh_.tp().stats();
     r.peak_gathered_bytes = engine_->gather_accounting().peak.load();
-    for (auto& u : engine_->units()) {
-      for (FlatGroup* g : {u->trainable(), u->frozen()}) {
-        if (!g) continue;
-        for (size_t i = 0; i < g->params().size(); ++i) {
-          const FlatParam& p = g->params()[i];
-          at::Tensor local = g->gather_param_fp32(i);
-          const TpParamPlan plan = tp_param_plan(cfg_, p.name, tp_);
-          if (plan.split == TpSplit::Replicated) {
-            r.params[p.name] = local;
-            continue;
-          }
-          const int64_t dim = plan.split == TpSplit::Rows ? 0 : 1;
-          at::Tensor moved = local.movedim(dim, 0).contiguous();
-          at::Tensor all = at::empty({tp_ * moved.numel()}, at::kFloat);
-          mesh_.tp().all_gather(moved, all);
-          std::vector<int64_t> shape = moved.sizes().vec();
-          shape[0] *= tp_;
-          r.params[p.name] = all.view(shape).movedim(0, dim).contiguous();
-        }
-      }
-    }
+    engine_->for_each_full_param(false, [&](const std::string& n, const at::Tensor& t) { r.params[n] = t; });
     return r;
   }
 
