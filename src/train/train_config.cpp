@@ -58,6 +58,8 @@ void register_train_config(ConfigSchema& s) {
   s.add({"checkpoint.export", ConfigType::String, "none",
          "export at the end of training: hf (full weights), peft (LoRA adapter), merged (LoRA merged "
          "into full weights)", {"none", "hf", "peft", "merged"}});
+  s.add({"resume", ConfigType::String, "''",
+         "resume: auto (the latest checkpoint of this run, if any), a checkpoint path, or '' (fresh start)", {}});
   s.add({"train.run_dir", ConfigType::String, "runs/train",
          "run directory: resolved config, metrics.jsonl, TensorBoard events, checkpoints", {}});
   s.add({"train.max_bad_steps", ConfigType::Int, "5",
