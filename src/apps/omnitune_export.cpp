@@ -1,0 +1,77 @@
+// omnitune-export: a training checkpoint to Hugging Face formats.
+//   omnitune-export --checkpoint RUN_DIR/checkpoints[/epoch_E_step_S] --out DIR [--format hf|peft|merged]
+//                   [--dtype bfloat16|float32]
+// The run's resolved config comes from the checkpoint itself (meta.json), so the model path, LoRA
+// settings and freeze flags are exactly those of training. Runs on any number of ranks.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/loader_config.h"
+#include "dist/device_mesh.h"
+#include "dist/dist_config.h"
+#include "dist/mpi_comm.h"
+#include "dist/runtime.h"
+#include "train/checkpoint.h"
+#include "train/export.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
+#include "train/train_model.h"
+
+using namespace omnitune;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
+    std::string ckpt, out, format, dtype = "bfloat16";
+    for (int i = 1; i < ac; ++i) {
+      const std::string f = av[i];
+      OT_REQUIRE(i + 1 < ac, "option ", f, " needs a value");
+      const std::string v = av[++i];
+      if (f == "--checkpoint") ckpt = v;
+      else if (f == "--out") out = v;
+      else if (f == "--format") format = v;
+      else if (f == "--dtype") dtype = v;
+      else OT_FAIL("unknown option ", f, "; usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged] [--dtype bfloat16|float32]");
+    }
+    OT_REQUIRE(!ckpt.empty() && !out.empty(), "usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged]");
+    const std::string dir = checkpoint_resolve("", ckpt);
+    const nlohmann::json meta = nlohmann::json::parse(std::ifstream(fs::path(dir) / "meta.json"));
+    // The training config, re-validated against this build's schema.
+    ConfigSchema schema;
+    register_core_config(schema);
+    register_dist_config(schema);
+    register_train_config(schema);
+    register_loader_config(schema);
+    register_lr_schedule_config(schema);
+    register_metrics_config(schema);
+    const std::string cfg_file = out + ".config.yaml";
+    if (rt.is_root()) {
+      fs::create_directories(fs::absolute(out).parent_path());
+      std::ofstream(cfg_file) << meta.at("config_yaml").get<std::string>();
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    // The export runs on this job's ranks: plain data parallelism, whatever the training mesh was.
+    Config cfg = Config::load(schema, cfg_file, {"distributed.dp=-1", "distributed.tp=1", "distributed.dp_replicate=1"});
+    TrainSettings t = train_settings_from(cfg);
+    if (format.empty()) format = t.peft.method == "lora" ? "peft" : "hf";
+    auto world = MpiComm::world();
+    DeviceMesh mesh(*world, rt.topology(), -1, 1);
+    TrainModel tm = build_train_model(t, mesh);
+    std::vector<FlatGroup*> groups;
+    for (auto& u : tm.engine->units())
+      if (u->trainable()) groups.push_back(u->trainable());
+    ShardedAdamW opt(groups, tm.engine->comms(), t.adamw);
+    checkpoint_load(dir, *tm.engine, opt, *world, true);
+    ExportOptions eo;
+    eo.format = format;
+    OT_REQUIRE(dtype == "bfloat16" || dtype == "float32", "--dtype must be bfloat16 or float32");
+    eo.dtype = dtype == "float32" ? at::kFloat : at::kBFloat16;
+    export_model(*tm.engine, t, eo, out, *world);
+    if (rt.is_root()) fs::remove(cfg_file);
+    return 0;
+  });
+}

@@ -1,0 +1,34 @@
+// omnitune-train: fine-tunes a Gemma 3 model (SFT or LoRA) on preprocessed shards over a DP x TP
+// mesh. What `sbatch scripts/slurm/finetune.sh` runs on every rank.
+//   mpirun -np 2 omnitune-train --config configs/tiny_lora.yaml [--resume auto] [--a.b value ...]
+#include "apps/app_startup.h"
+#include "core/log.h"
+#include "data/loader_config.h"
+#include "dist/device_mesh.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
+#include "train/train_config.h"
+#include "train/trainer.h"
+
+using namespace omnitune;
+
+void register_train_sections(ConfigSchema& s) {
+  register_train_config(s);
+  register_loader_config(s);
+  register_lr_schedule_config(s);
+  register_metrics_config(s);
+}
+
+int main(int argc, char** argv) {
+  return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
+    auto ctx = app_startup(rt, ac, av,
+                           "Fine-tunes a Gemma 3 model (SFT or LoRA) on omnitune-preprocess shards over a "
+                           "DP x TP mesh, with checkpoints, exact resume and Hugging Face export.",
+                           register_train_sections);
+    if (!ctx) return 0;
+    DeviceMesh mesh(*ctx->world, rt.topology(), ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
+    TrainOutcome out = run_training(ctx->config, *ctx->world, mesh, ctx->config.get_string("resume"));
+    (void)out;
+    return 0;
+  });
+}
