@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/configuration.md from the config schemas (each tool's --help-config), so the
-# reference never drifts from the code: omnitune-inspect gives the shared sections (top level,
-# logging, distributed), each other tool adds the sections it owns.
+# reference never drifts from the code: omnitune-train gives the shared sections (top level,
+# logging, distributed: a superset of omnitune-inspect's) and the training ones, each other tool
+# adds the sections it owns.
 # Usage: gen-config-docs.sh [--check]   (--check: exit 1 if the committed file is stale)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -9,7 +10,7 @@ bin=${OMNITUNE_BIN_DIR:-${OMNITUNE_BUILD_DIR:-$root/build/cpu}/bin}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 {
-  "$bin/omnitune-inspect" --help-config
+  "$bin/omnitune-train" --help-config
   # Sections owned by the preprocessor: from its "## preprocess" heading on.
   "$bin/omnitune-preprocess" --help-config | awk '/^## preprocess/ {on = 1} on'
 } > "$out"

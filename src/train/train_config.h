@@ -43,6 +43,7 @@ struct TrainSettings {
   int keep_last = 3;
   bool verify_checkpoints = true;
   int max_bad_steps = 5;
+  int64_t stop_at_step = -1;
   std::string export_format = "none";  // none | hf | peft | merged: exported at the end
   int64_t seed = 1234;
 };

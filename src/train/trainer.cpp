@@ -201,8 +201,11 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     // Stop requests: every rank learns whether any rank got the signal, then all save and exit.
     at::Tensor stop = at::full({1}, stop_requested() ? 1 : 0, at::kInt);
     world.all_reduce(stop, ReduceOp::Max);
-    if (stop.item<int>() != 0) {
-      if (root) OT_LOG_WARN("stop requested (signal ", stop_signal_number(), "): checkpointing at step ", st.step);
+    const bool planned = st.step == t.stop_at_step && !last;
+    if (stop.item<int>() != 0 || planned) {
+      if (root)
+        OT_LOG_WARN(planned ? str_cat("train.stop_at_step=", st.step) : str_cat("stop requested (signal ", stop_signal_number(), ")"),
+                    ": checkpointing at step ", st.step);
       save();
       out.stopped_by_signal = true;
       break;
