@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "media/image_resize.h"
 #include "model/gemma3_model.h"
 #include "model/hf_loader.h"
+#include "model/peft_adapter.h"
 #include "tokenizer/chat_template.h"
 
 using namespace omnitune;
@@ -33,14 +35,14 @@ struct PromptArg {
 };
 
 struct Args {
-  std::string model, tokenizer, system, dtype = "auto", output = "text", out, attention = "auto";
+  std::string model, adapter, tokenizer, system, dtype = "auto", output = "text", out, attention = "auto";
   std::vector<PromptArg> prompts;
   int64_t max_new_tokens = 128;
   SamplingOptions sampling;
 };
 
 const char* kUsage =
-    "usage: omnitune-generate --model DIR --prompt TEXT [--image FILE]... [--prompt TEXT [--image FILE]...]\n"
+    "usage: omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt TEXT [--image FILE]... [--prompt TEXT [--image FILE]...]\n"
     "         [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S]\n"
     "         [--system TEXT] [--tokenizer FILE] [--dtype auto|float32|bfloat16]\n"
     "         [--attention auto|reference|chunked|sdpa] [--output text|json] [--out FILE]\n"
@@ -56,6 +58,7 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (f == "--model") a.model = value();
+    else if (f == "--adapter") a.adapter = value();
     else if (f == "--tokenizer") a.tokenizer = value();
     else if (f == "--prompt") a.prompts.push_back({value(), {}});
     else if (f == "--image") {
@@ -109,12 +112,21 @@ int main(int argc, char** argv) {
     Args a = parse(ac, av);
     auto t0 = std::chrono::steady_clock::now();
     Gemma3Config cfg = gemma3_config_load(a.model);
-    Gemma3Model model(cfg);
+    // With --adapter: LoRA layers where the PEFT adapter's target_modules say, weights from it.
+    std::optional<PeftAdapter> adapter;
+    if (!a.adapter.empty()) adapter = peft_adapter_load(a.adapter);
+    Gemma3Model model(cfg, adapter ? peft_adapter_factory(*adapter, dense_linear_factory()) : dense_linear_factory());
     model.attention_impl = attention_impl_from_string(a.attention);
-    ParamList params = model.params();
+    ParamList params = model.params(), base;
+    for (auto& p : params)
+      if (!is_lora_param(p.name)) base.push_back(p);
     HfLoadOptions lo;
     lo.dtype = pick_dtype(a.dtype, a.model);
-    HfLoadReport rep = hf_load_checkpoint(a.model, params, lo);
+    HfLoadReport rep = hf_load_checkpoint(a.model, base, lo);
+    if (adapter) {
+      peft_adapter_load_weights(*adapter, params, lo.dtype);
+      OT_LOG_INFO("LoRA adapter ", a.adapter, " (r ", adapter->lora.rank, ", alpha ", adapter->lora.alpha, ")");
+    }
     SentencePiece sp(a.tokenizer.empty() ? a.model + "/tokenizer.model" : a.tokenizer);
     OT_LOG_INFO(gemma3_config_describe(cfg), "; ", rep.tensors, " tensors loaded in ",
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s");

@@ -57,6 +57,23 @@ names = [k for k in json.loads(f.read(n)) if k != "__metadata__"]
 assert names and all(".lora_" in k or k == "rng/cpu" for k in names), names[:5]
 PY
 
+# ---- the adapter in use: generate with --adapter == generate with the merged export (omnitune-export)
+ckpt="$work/lora/checkpoints"
+$mpi "$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/merged" --format merged --dtype float32 >"$work/exp-merged.log" 2>&1
+"$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/peft2" --dtype float32 >"$work/exp-peft.log" 2>&1
+check "omnitune-export writes merged weights and a PEFT adapter" test -f "$work/merged/model.safetensors" -a -f "$work/peft2/adapter_config.json" || tail -3 "$work/exp-merged.log" "$work/exp-peft.log"
+q1=(--prompt "What colour is the finding?" --image "$work/sample/images/img_0000.png" --greedy --max-new-tokens 12 --output json)
+"$bin/omnitune-generate" --model "$work/model" --adapter "$work/peft2" "${q1[@]}" --out "$work/ga.jsonl" >"$work/ga.log" 2>&1
+"$bin/omnitune-generate" --model "$work/merged" "${q1[@]}" --out "$work/gm.jsonl" >"$work/gm.log" 2>&1
+"$bin/omnitune-generate" --model "$work/model" "${q1[@]}" --out "$work/gb.jsonl" >"$work/gb.log" 2>&1
+check "base + --adapter answers exactly like the merged model, unlike the base" python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+a, m, b = (json.loads(open(f"{w}/{n}.jsonl").read())["answer"] for n in ("ga", "gm", "gb"))
+print(f"  adapter {a!r} merged {m!r} base {b!r}")
+assert a == m and a != b
+PY
+
 # ---- SFT: answers closer to the references than the base model's
 train "$work/sft" tiny_sft_sample.yaml --step_scheduler.max_steps 150 --step_scheduler.ckpt_every_steps 0 \
   --freeze_config.freeze_vision_tower false >"$work/sft.log" 2>&1
