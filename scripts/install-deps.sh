@@ -19,7 +19,7 @@ PACKAGES=(
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
   # tests: GoogleTest, clang for libFuzzer, Pillow and numpy for the image and audio references
-  libgtest-dev clang python3-pil python3-numpy
+  libgtest-dev clang python3-pil python3-numpy python3-matplotlib
 )
 
 SUDO=""

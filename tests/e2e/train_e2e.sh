@@ -45,6 +45,55 @@ assert len(m) == 60 and last < 0.85 * first and len(val) == 3 and val[-1] < val[
 PY
 check "LoRA: TensorBoard events, resolved config, PEFT export" \
   sh -c "ls '$work/lora/tensorboard'/events.out.tfevents.* >/dev/null && test -f '$work/lora/config.yaml' && test -f '$work/lora/export-peft/adapter_model.safetensors' && test -f '$work/lora/export-peft/adapter_config.json'"
+check "plot_metrics.py draws the loss curves (PNG)" sh -c "'$src/scripts/plot_metrics.py' '$work/lora' -o '$work/loss.png' >/dev/null && head -c 8 '$work/loss.png' | od -An -c | grep -q 'P   N   G'"
+check "TensorBoard file: valid TFRecord framing (masked CRC-32C) and the logged scalars" /usr/bin/python3 - "$work/lora/tensorboard" "$work/lora/metrics.jsonl" <<'PY'
+import glob, json, struct, sys
+T = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+    T.append(c)
+def crc(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c = T[(c ^ x) & 0xFF] ^ (c >> 8)
+    c ^= 0xFFFFFFFF
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+def varint(b, i):
+    v = s = 0
+    while True:
+        x = b[i]; i += 1; v |= (x & 0x7F) << s; s += 7
+        if x < 0x80: return v, i
+def fields(b):
+    i, out = 0, []
+    while i < len(b):
+        k, i = varint(b, i); f, w = k >> 3, k & 7
+        if w == 0: v, i = varint(b, i)
+        elif w == 1: v = b[i:i + 8]; i += 8
+        elif w == 5: v = b[i:i + 4]; i += 4
+        else: n, i = varint(b, i); v = b[i:i + n]; i += n
+        out.append((f, v))
+    return out
+data = open(glob.glob(sys.argv[1] + "/events.out.tfevents.*")[0], "rb").read()
+i, scalars, first = 0, {}, None
+while i < len(data):
+    (n,) = struct.unpack_from("<Q", data, i)
+    assert struct.unpack_from("<I", data, i + 8)[0] == crc(data[i:i + 8])
+    payload = data[i + 12:i + 12 + n]
+    assert struct.unpack_from("<I", data, i + 12 + n)[0] == crc(payload)
+    i += 16 + n
+    ev = dict(fields(payload))
+    if first is None: first = ev.get(3)
+    if 5 in ev:
+        v = dict(fields(dict(fields(ev[5]))[1]))
+        scalars[(v[1].decode(), ev[2])] = struct.unpack("<f", v[2])[0]
+assert first == b"brain.Event:2", first
+m = [json.loads(l) for l in open(sys.argv[2])]
+for r in m:
+    assert abs(scalars[("train/loss", r["step"])] - r["loss"]) <= 1e-6 * abs(r["loss"])
+assert ("val/loss", 60) in scalars
+PY
 check "LoRA: checkpoints hold adapters only; keep_last 2; LATEST" python3 - "$work/lora/checkpoints" <<'PY'
 import json, os, struct, sys
 root = sys.argv[1]
