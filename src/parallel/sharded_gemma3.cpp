@@ -122,6 +122,13 @@ int64_t ShardedGemma3::frozen_numel() const {
 
 void ShardedGemma3::synchronize() { stream_->synchronize(); }
 
+at::Device ShardedGemma3::device() const {
+  for (const auto& u : units_)
+    for (const FlatGroup* g : {u->trainable(), u->frozen()})
+      if (g) return g->shard.device();
+  return at::Device(at::kCPU);
+}
+
 void ShardedGemma3::for_each_full_param(bool trainable_only,
                                         const std::function<void(const std::string&, const at::Tensor&)>& fn) {
   at::NoGradGuard no_grad;

@@ -73,6 +73,8 @@ class ShardedGemma3 {
   std::vector<std::unique_ptr<FsdpUnit>>& units() { return units_; }
   const std::vector<std::unique_ptr<FsdpUnit>>& units() const { return units_; }
   const Gemma3Model& model() const { return *model_; }
+  // Where the shards live (the model's own tensors are released after sharding).
+  at::Device device() const;
   const ShardingOptions& options() const { return opt_; }
   const ShardComms& comms() const { return comms_; }
   const TpGroup& tp() const { return tp_; }

@@ -64,6 +64,9 @@ void register_train_config(ConfigSchema& s) {
          "run directory: resolved config, metrics.jsonl, TensorBoard events, checkpoints", {}});
   s.add({"train.stop_at_step", ConfigType::Int, "-1",
          "checkpoint and exit after this step, as on SIGUSR1 (split a run into jobs; tests of resume); -1 = off", {}});
+  s.add({"train.peak_flops_per_rank", ConfigType::Float, "0",
+         "FLOP/s one rank can reach, for the logged MFU; 0 = measure a matmul at start (CPU) or use the "
+         "bf16 dense peak of an H100 (989e12) on CUDA", {}});
   s.add({"train.max_bad_steps", ConfigType::Int, "5",
          "consecutive steps with a non-finite loss or gradient (skipped) before the run aborts", {}});
 }
@@ -109,6 +112,7 @@ TrainSettings train_settings_from(const Config& c) {
   t.export_format = c.get_string("checkpoint.export");
   t.max_bad_steps = static_cast<int>(c.get_int("train.max_bad_steps"));
   t.stop_at_step = c.get_int("train.stop_at_step");
+  t.peak_flops_per_rank = c.get_float("train.peak_flops_per_rank");
   t.seed = c.get_int("seed");
   OT_REQUIRE(!t.model_path.empty(), "model.path is not set: point it at a Hugging Face model directory");
   OT_REQUIRE(t.global_batch_size > 0, "step_scheduler.global_batch_size must be positive");

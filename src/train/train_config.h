@@ -44,6 +44,7 @@ struct TrainSettings {
   bool verify_checkpoints = true;
   int max_bad_steps = 5;
   int64_t stop_at_step = -1;
+  double peak_flops_per_rank = 0;
   std::string export_format = "none";  // none | hf | peft | merged: exported at the end
   int64_t seed = 1234;
 };

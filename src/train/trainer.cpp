@@ -17,6 +17,7 @@
 #include "parallel/sharded_adamw.h"
 #include "train/checkpoint.h"
 #include "train/export.h"
+#include "train/flops.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/train_config.h"
@@ -138,6 +139,18 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     fs::create_directories(t.run_dir);
     std::ofstream(t.run_dir + "/config.yaml") << st.config_yaml;
   }
+  // MFU denominator: a configured peak, or this rank's measured matmul rate (CPU).
+  double peak = t.peak_flops_per_rank;
+  if (peak <= 0) {
+    peak = engine.device().is_cuda() ? 989e12 : measure_matmul_flops(t.compute_dtype);
+    peak = all_reduce_sum(world, peak) / world.size();
+  }
+  const bool vision_trained = [&] {
+    for (auto& u : engine.units())
+      if (u->name() == "vision" && u->has_trainable()) return true;
+    return false;
+  }();
+  if (root) OT_LOG_INFO("MFU is reported against ", peak / 1e9, " GFLOP/s per rank");
   MetricsLogger metrics(t.run_dir, cfg, root);
   metrics.resume_from_step(st.step);
   ProgressLine progress(total_steps);
@@ -151,13 +164,15 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
   while (st.step < total_steps) {
     const double t0 = now_s();
     std::vector<TrainBatch> micro = loader.next_step();
-    int64_t tokens = 0, inputs = 0;
+    int64_t tokens = 0, inputs = 0, images = 0;
     for (const auto& b : micro) {
       tokens += b.num_loss_tokens;
       inputs += b.attention_mask.sum().item<int64_t>();
+      images += b.pixel_values.defined() ? b.pixel_values.size(0) : 0;
     }
     tokens = all_reduce_sum(dp, tokens);
     inputs = all_reduce_sum(dp, inputs);
+    images = all_reduce_sum(dp, images);
     double loss_sum = 0;
     if (tokens > 0)
       for (const auto& b : micro) loss_sum += engine.forward_backward(to_micro_batch(b), double(tokens)).loss_sum;
@@ -188,6 +203,12 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
                 {"samples_per_s", double(t.global_batch_size) / dt},
                 {"step_time_s", dt},
                 {"loss_tokens", double(tokens)}};
+    const double flops = train_step_flops(tm.config, {inputs, t.global_batch_size, images, vision_trained});
+    m.values["mfu"] = flops / dt / (peak * world.size());
+    at::Tensor rss = at::full({1}, peak_rss_bytes(), at::kLong);
+    world.all_reduce(rss, ReduceOp::Max);
+    m.values["peak_rss_bytes"] = double(rss.item<int64_t>());
+    m.values["shard_bytes"] = double(engine.persistent_bytes() + engine.gather_accounting().peak.load());
     out.last_loss = loss;
 
     const bool last = st.step == total_steps;

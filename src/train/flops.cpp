@@ -1,0 +1,58 @@
+#include "train/flops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace omnitune {
+
+double train_step_flops(const Gemma3Config& cfg, const StepShape& s) {
+  const auto& t = cfg.text;
+  const double D = double(t.hidden_size), F = double(t.intermediate_size), hd = double(t.head_dim);
+  const double H = double(t.num_attention_heads), KV = double(t.num_key_value_heads);
+  // Matmul parameters of one block (q, k, v, o, gate, up, down) and the tied LM head.
+  const double block = D * H * hd + 2 * D * KV * hd + H * hd * D + 3 * D * F;
+  const double lm = double(t.num_hidden_layers) * block + D * double(t.vocab_size);
+  double flops = 6.0 * lm * double(s.tokens);
+  const double avg_len = s.sequences > 0 ? double(s.tokens) / double(s.sequences) : 0.0;
+  for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
+    double keys = avg_len / 2;  // causal
+    if (t.layer_is_sliding.at(l)) keys = std::min(keys, double(t.sliding_window));
+    flops += 12.0 * H * hd * double(s.tokens) * keys;
+  }
+  if (cfg.has_vision && s.images > 0) {
+    const auto& v = cfg.vision;
+    const double vD = double(v.hidden_size), vF = double(v.intermediate_size);
+    const double patches = double(v.image_size / v.patch_size) * double(v.image_size / v.patch_size);
+    const double vparams = double(v.num_hidden_layers) * (4 * vD * vD + 2 * vD * vF) + vD * D;
+    const double attn = double(v.num_hidden_layers) * 4 * vD * patches * patches;  // fwd scores + values
+    flops += (s.vision_trained ? 3.0 : 1.0) * (2.0 * vparams * patches + attn) * double(s.images);
+  }
+  return flops;
+}
+
+double measure_matmul_flops(at::ScalarType dtype, int64_t n) {
+  at::NoGradGuard no_grad;
+  at::Tensor a = at::randn({n, n}).to(dtype), b = at::randn({n, n}).to(dtype);
+  at::mm(a, b);  // warm-up
+  int reps = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double dt = 0;
+  do {
+    at::mm(a, b);
+    ++reps;
+    dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  } while (dt < 0.2);
+  return 2.0 * double(n) * double(n) * double(n) * reps / dt;
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+}  // namespace omnitune

@@ -1,0 +1,31 @@
+// Model FLOPs of a training step, for MFU (PaLM appendix B / llm.c convention): 6 x matmul
+// parameters x tokens for the language model (forward 2, backward 4; activation recompute is not
+// counted: MFU measures model work, not hardware work), plus attention scores and values,
+// 12 x layers x (heads x head_dim) x tokens x attended keys (causal: half the context, sliding
+// layers at most their window), plus the vision tower per image (2x its parameters x patches when
+// frozen, 6x when trained).
+#pragma once
+
+#include <cstdint>
+
+#include "model/gemma3_config.h"
+
+namespace omnitune {
+
+struct StepShape {
+  int64_t tokens = 0;       // real (unpadded) input tokens in the global batch
+  int64_t sequences = 0;    // samples in the global batch
+  int64_t images = 0;       // images in the global batch
+  bool vision_trained = false;
+};
+
+double train_step_flops(const Gemma3Config& cfg, const StepShape& s);
+
+// A matmul probe: achieved FLOP/s of this process for [n x n] x [n x n] in `dtype` (the CPU
+// "peak" MFU is measured against, as bench/ does; ~0.2 s).
+double measure_matmul_flops(at::ScalarType dtype, int64_t n = 512);
+
+// Peak resident set size of this process in bytes (getrusage).
+int64_t peak_rss_bytes();
+
+}  // namespace omnitune
