@@ -2,7 +2,7 @@
 // model.safetensors, preprocessor_config.json, and tokenizer.model when given) with the exact
 // tensor shapes of a real model, or a tiny one sized to a tokenizer: benchmarks of loading memory
 // and speed, and the tiny models the quickstart fine-tunes, where real weights cannot be downloaded.
-//   omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm --out DIR
+//   omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm --out DIR
 //                       [--tokenizer tokenizer.model] [--dtype bfloat16|float32] [--seed S]
 // Presets follow gemma-spec A.1 / B.1 (4b: hidden 2560, 34 layers, vocab 262208, SigLIP 27 layers).
 // With --tokenizer, the vocabulary and the special ids (<start_of_image>, <end_of_image>,
@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
       else OT_FAIL("unknown option ", f);
     }
     OT_REQUIRE(!preset.empty() && !out.empty(),
-               "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm --out DIR [--tokenizer FILE]");
+               "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm --out DIR [--tokenizer FILE]");
     std::filesystem::create_directories(out);
     std::string cfg_text = gemma3_preset_config_json(preset);
     if (!tokenizer.empty()) {

@@ -38,7 +38,17 @@ std::string gemma3_preset_config_json(const std::string& p) {
       "num_attention_heads":4,"image_size":64,"patch_size":8,"vision_use_head":false},
       "mm_tokens_per_image":16,"boi_token_index":255999,"eoi_token_index":256000,"image_token_index":262144,
       "eos_token_id":[1,106]})";
-  OT_FAIL("unknown preset '", p, "': use 4b, 1b, bench-1024, tiny or tiny-vlm");
+  // A ~30M-parameter VLM: mid-size for CPU benchmarks of the trainer (bench/train_bench.sh).
+  if (p == "small-vlm")
+    return R"({"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3","torch_dtype":"float32",
+      "text_config":{"model_type":"gemma3_text","hidden_size":512,"intermediate_size":2048,"num_hidden_layers":8,
+      "num_attention_heads":8,"num_key_value_heads":4,"head_dim":64,"sliding_window":64,"sliding_window_pattern":4,
+      "vocab_size":512,"query_pre_attn_scalar":64,"rope_scaling":{"factor":8.0,"rope_type":"linear"}},
+      "vision_config":{"model_type":"siglip_vision_model","hidden_size":256,"intermediate_size":1024,"num_hidden_layers":4,
+      "num_attention_heads":4,"image_size":64,"patch_size":8,"vision_use_head":false},
+      "mm_tokens_per_image":16,"boi_token_index":255999,"eoi_token_index":256000,"image_token_index":262144,
+      "eos_token_id":[1,106]})";
+  OT_FAIL("unknown preset '", p, "': use 4b, 1b, bench-1024, tiny, tiny-vlm or small-vlm");
 }
 
 
