@@ -32,8 +32,9 @@ PACKAGES=(
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
   # tests: GoogleTest; clang + its runtime libraries for the libFuzzer target; Pillow and numpy for
-  # the image and audio references; Node.js + npm for the DuckDB-written Parquet test files
-  libgtest-dev clang libclang-rt-dev python3-pil python3-numpy nodejs npm
+  # the image and audio references; matplotlib for plot_metrics.py; Node.js + npm for the
+  # DuckDB-written Parquet test files
+  libgtest-dev clang libclang-rt-dev python3-pil python3-numpy python3-matplotlib nodejs npm
 )
 SUITE=trixie
 

@@ -16,7 +16,7 @@ double train_step_flops(const Gemma3Config& cfg, const StepShape& s) {
   // Matmul parameters of one block (q, k, v, o, gate, up, down) and the tied LM head.
   const double block = D * H * hd + 2 * D * KV * hd + H * hd * D + 3 * D * F;
   const double lm = double(t.num_hidden_layers) * block + D * double(t.vocab_size);
-  double flops = 6.0 * lm * double(s.tokens);
+  double flops = (s.lm_weights_trained ? 6.0 : 4.0) * lm * double(s.tokens);
   const double avg_len = s.sequences > 0 ? double(s.tokens) / double(s.sequences) : 0.0;
   for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
     double keys = avg_len / 2;  // causal

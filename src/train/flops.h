@@ -1,5 +1,6 @@
 // Model FLOPs of a training step, for MFU (PaLM appendix B / llm.c convention): 6 x matmul
-// parameters x tokens for the language model (forward 2, backward 4; activation recompute is not
+// parameters x tokens for the language model (forward 2, backward 4: 2 for activation gradients,
+// 2 for weight gradients, which frozen LoRA base weights skip: 4x then; activation recompute is not
 // counted: MFU measures model work, not hardware work), plus attention scores and values,
 // 12 x layers x (heads x head_dim) x tokens x attended keys (causal: half the context, sliding
 // layers at most their window), plus the vision tower per image (2x its parameters x patches when
@@ -17,6 +18,7 @@ struct StepShape {
   int64_t sequences = 0;    // samples in the global batch
   int64_t images = 0;       // images in the global batch
   bool vision_trained = false;
+  bool lm_weights_trained = true;  // false under LoRA: frozen base weights need no weight gradients (4x, not 6x)
 };
 
 double train_step_flops(const Gemma3Config& cfg, const StepShape& s);

@@ -203,7 +203,8 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
                 {"samples_per_s", double(t.global_batch_size) / dt},
                 {"step_time_s", dt},
                 {"loss_tokens", double(tokens)}};
-    const double flops = train_step_flops(tm.config, {inputs, t.global_batch_size, images, vision_trained});
+    const double flops = train_step_flops(tm.config, {inputs, t.global_batch_size, images, vision_trained,
+                                                       t.peft.method != "lora"});
     m.values["mfu"] = flops / dt / (peak * world.size());
     at::Tensor rss = at::full({1}, peak_rss_bytes(), at::kLong);
     world.all_reduce(rss, ReduceOp::Max);
@@ -217,7 +218,8 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
       m.values["val_loss"] = out.last_val_loss;
     }
     metrics.log(m);
-    if (root && (st.step % log_every == 0 || last)) OT_LOG_INFO(progress.update(m));
+    const std::string line = progress.update(m);  // every step: the ETA averages all step times
+    if (root && (st.step % log_every == 0 || last)) OT_LOG_INFO(line);
 
     // Stop requests: every rank learns whether any rank got the signal, then all save and exit.
     at::Tensor stop = at::full({1}, stop_requested() ? 1 : 0, at::kInt);
