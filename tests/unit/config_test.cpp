@@ -11,23 +11,14 @@
 #include "core/config.h"
 #include "core/config_schema.h"
 #include "core/error.h"
+#include "test_util.h"
 
 namespace omnitune {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Runs fn and returns the message of the omnitune::Error it must throw.
-template <typename Fn>
-std::string error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected omnitune::Error, nothing was thrown";
-  return "";
-}
+using test_util::error_of;
 
 class ConfigTest : public ::testing::Test {
  protected:

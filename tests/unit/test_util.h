@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace omnitune::test_util {
 
@@ -33,6 +37,25 @@ inline ::testing::AssertionResult fixture_present(const std::string& path) {
   return ::testing::AssertionFailure()
          << "missing fixture " << path
          << ": the shared fixtures folder (shared/fixtures beside the repository) must be present";
+}
+
+// Runs fn and returns the message of the omnitune::Error it must throw (a test failure if none).
+template <typename Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected omnitune::Error, nothing was thrown";
+  return "";
+}
+
+// A path under the test temp dir, unique to this process, that does not exist (yet).
+inline std::string fresh_temp_dir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
 }
 
 }  // namespace omnitune::test_util

@@ -16,23 +16,16 @@
 #include "parallel/sharded_gemma3.h"
 #include "parallel/tp_linear.h"
 #include "parallel/tp_plan.h"
+#include "../test_util.h"
 #include "parallel/vocab_parallel.h"
 
 using namespace omnitune;
+using test_util::error_of;
 
 namespace {
 
 Gemma3Config preset(const std::string& p) { return gemma3_config_parse(gemma3_preset_config_json(p), p); }
 
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 
 #include "core/config.h"
 #include "train/metrics.h"
+#include "../test_util.h"
 #include "tfevents_reader.h"
 
 using namespace omnitune;
@@ -22,12 +23,6 @@ using namespace omnitune::tfevents_test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid());
-  fs::remove_all(dir);
-  return dir;
-}
 
 Config load(const std::vector<std::string>& overrides) {
   ConfigSchema s;
@@ -63,7 +58,7 @@ TEST(Metrics, ConfigKeysAndDefaults) {
 }
 
 TEST(Metrics, JsonLinesFlushedPerStepWithNullForNonFinite) {
-  const std::string dir = fresh_dir("metrics_jsonl");
+  const std::string dir = test_util::fresh_temp_dir("metrics_jsonl");
   MetricsLogger m(dir, load({"logging.tensorboard=false", "logging.metrics_file=m.jsonl"}), true);
   m.resume_from_step(0);
   m.log({1, 0, {{"loss", 2.5}, {"lr", 1e-5}, {"tokens_per_s", 1234.0}}});
@@ -89,7 +84,7 @@ TEST(Metrics, JsonLinesFlushedPerStepWithNullForNonFinite) {
 }
 
 TEST(Metrics, ResumeKeepsEarlierLinesAndDropsLaterAndCutOnes) {
-  const std::string dir = fresh_dir("metrics_resume");
+  const std::string dir = test_util::fresh_temp_dir("metrics_resume");
   const Config cfg = load({"logging.tensorboard=false"});
   {
     MetricsLogger m(dir, cfg, true);
@@ -110,7 +105,7 @@ TEST(Metrics, ResumeKeepsEarlierLinesAndDropsLaterAndCutOnes) {
 }
 
 TEST(Metrics, FirstLogWithoutResumeStillKeepsTheFileConsistent) {
-  const std::string dir = fresh_dir("metrics_implicit");
+  const std::string dir = test_util::fresh_temp_dir("metrics_implicit");
   const Config cfg = load({"logging.tensorboard=false"});
   {
     MetricsLogger m(dir, cfg, true);
@@ -122,7 +117,7 @@ TEST(Metrics, FirstLogWithoutResumeStillKeepsTheFileConsistent) {
 }
 
 TEST(Metrics, TensorBoardTagsStepsAndValuesMatchTheJsonLines) {
-  const std::string dir = fresh_dir("metrics_tb");
+  const std::string dir = test_util::fresh_temp_dir("metrics_tb");
   MetricsLogger m(dir, load({}), true);
   m.resume_from_step(0);
   m.log({1, 0, {{"loss", 3.0}, {"lr", 2e-5}, {"grad_norm", 0.75}}});
@@ -147,7 +142,7 @@ TEST(Metrics, TensorBoardTagsStepsAndValuesMatchTheJsonLines) {
 }
 
 TEST(Metrics, DisabledLoggerWritesNothing) {
-  const std::string dir = fresh_dir("metrics_off");
+  const std::string dir = test_util::fresh_temp_dir("metrics_off");
   MetricsLogger m(dir, load({}), false);
   m.resume_from_step(3);
   m.log({4, 0, {{"loss", 1.0}}});

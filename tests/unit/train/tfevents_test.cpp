@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "train/tfevents.h"
+#include "../test_util.h"
 #include "tfevents_reader.h"
 
 using namespace omnitune;
@@ -20,12 +21,6 @@ using namespace omnitune::tfevents_test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fresh_dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(getpid());
-  fs::remove_all(dir);
-  return dir;
-}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -69,7 +64,7 @@ TEST(Crc32c, TableMatchesBitwiseOnRandomData) {
 }
 
 TEST(TfEvents, FileNameFirstRecordAndScalarsReadBackWhileOpen) {
-  const std::string dir = fresh_dir("tfevents_basic");
+  const std::string dir = test_util::fresh_temp_dir("tfevents_basic");
   const double t0 = std::floor(now_s());
   TfEventsWriter w(dir);
   const double t1 = now_s();
@@ -109,7 +104,7 @@ TEST(TfEvents, FileNameFirstRecordAndScalarsReadBackWhileOpen) {
 }
 
 TEST(TfEvents, VarintStepsSpecialValuesAndLongTags) {
-  const std::string dir = fresh_dir("tfevents_values");
+  const std::string dir = test_util::fresh_temp_dir("tfevents_values");
   const std::string long_tag = "val/" + std::string(300, 'x');  // length varint takes two bytes
   const int64_t big = (int64_t(1) << 40) + 3;
   std::string path;
@@ -142,7 +137,7 @@ TEST(TfEvents, VarintStepsSpecialValuesAndLongTags) {
 
 // The reader's checks are real: a flipped bit anywhere in a record, or a cut file, is caught.
 TEST(TfEvents, ReaderRejectsCorruptedOrTruncatedFiles) {
-  const std::string dir = fresh_dir("tfevents_corrupt");
+  const std::string dir = test_util::fresh_temp_dir("tfevents_corrupt");
   {
     TfEventsWriter w(dir);
     w.scalar("train/loss", 1.0, 1);
