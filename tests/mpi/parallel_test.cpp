@@ -288,3 +288,27 @@ TEST(ParallelAccounting, MemoryMatchesFormula) {
     }
   }
 }
+
+// The engine's loss is the model's: the same micro-batch through Gemma3Model::forward_logits and
+// an ordinary cross-entropy (the inference path omnitune-generate uses) gives the same loss.
+TEST(ParallelEquivalence, EngineLossEqualsPlainModelForward) {
+  const Gemma3Config& cfg = fx().cfg;
+  auto batch = global_batch(cfg, 0, 4, 24);
+  MicroBatch mb = collate(batch, 0, 4);
+  Gemma3Model plain(cfg);
+  ParamList p = plain.params();
+  for (auto& q : p) *q.tensor = fx().weights.at(q.name).clone();
+  at::Tensor logits;
+  {
+    at::NoGradGuard no_grad;
+    logits = plain.forward_logits(mb.inputs);
+  }
+  at::Tensor want = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), mb.targets.reshape({-1}), {},
+                                           at::Reduction::Sum, -100);
+  auto world = MpiComm::world();
+  auto single = groups_of(*world, 1);
+  TestRun run(*single, 1, 1, Variant{}, fx().weights, cfg);
+  const auto got = run.engine().forward_loss(mb);
+  EXPECT_EQ(got.tokens, (mb.targets != -100).sum().item<int64_t>());
+  EXPECT_NEAR(got.loss_sum, want.item<double>(), 1e-4 * std::abs(want.item<double>()));
+}
