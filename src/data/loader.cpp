@@ -1,8 +1,11 @@
+// ShardDataset (a split's shards as one indexed, validated dataset) and DataLoader (seeded epoch
+// permutation -> global batches -> this rank's micro-batches, collated and prefetched).
 #include "data/loader.h"
 
 #include <ATen/core/grad_mode.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -33,7 +36,15 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed, int64_t epoch, bool s
   return p;
 }
 
+std::string join(const std::vector<double>& v) {
+  std::string out;
+  for (double x : v) out += (out.empty() ? "" : ",") + str_cat(x);
+  return "[" + out + "]";
+}
+
 }  // namespace
+
+// ---- ShardDataset
 
 ShardDataset::ShardDataset(const std::string& dir, const std::string& expected_sha) : dir_(dir) {
   const fs::path manifest = fs::path(dir) / "manifest.json";
@@ -41,72 +52,173 @@ ShardDataset::ShardDataset(const std::string& dir, const std::string& expected_s
              "resume omnitune-preprocess)");
   std::ifstream in(manifest);
   const nlohmann::json m = nlohmann::json::parse(in, nullptr, false);
-  OT_REQUIRE(m.is_object() && m.contains("shards"), manifest.string(), " is not a valid manifest");
+  OT_REQUIRE(m.is_object() && m.contains("shards") && m["shards"].is_array(), manifest.string(),
+             " is not a valid manifest (re-run omnitune-preprocess)");
   OT_REQUIRE(m.value("schema_version", int64_t(-1)) == kShardSchemaVersion, manifest.string(), " has schema version ",
              m.value("schema_version", int64_t(-1)), ", this build reads ", kShardSchemaVersion,
              ": re-run omnitune-preprocess");
-  for (const auto& s : m.at("shards")) {
-    const std::string path = (fs::path(dir) / s.at("file").get<std::string>()).string();
-    shards_.push_back(ShardReader::open(path));
+  if (m.contains("image") && m["image"].is_object()) tokens_per_image_ = m["image"].value("tokens_per_image", int64_t(0));
+  const nlohmann::json& list = m["shards"];
+  const int64_t n_shards = static_cast<int64_t>(list.size());
+  for (int64_t k = 0; k < n_shards; ++k) {
+    const nlohmann::json& entry = list[k];
+    OT_REQUIRE(entry.is_object() && entry.contains("file") && entry["file"].is_string(), manifest.string(),
+               ": shard entry ", k, " has no file name (re-run omnitune-preprocess)");
+    const std::string path = (fs::path(dir) / entry["file"].get<std::string>()).string();
+    OT_REQUIRE(fs::exists(path), manifest.string(), " lists ", path, ", which does not exist: copy the whole split "
+               "directory, or re-run omnitune-preprocess");
+    shards_.push_back(ShardReader::open(path));  // schema version and index consistency: errors name the file
     const ShardHeader& h = shards_.back()->header();
-    OT_REQUIRE(expected_sha.empty() || h.tokenizer_sha256 == expected_sha, path, " was tokenized with tokenizer ",
-               h.tokenizer_sha256.substr(0, 12), "..., the model's tokenizer.model is ", expected_sha.substr(0, 12),
-               "...: re-run omnitune-preprocess with this model's tokenizer");
+    // Media references name shards by index, so the manifest order must be the shard order.
+    OT_REQUIRE(h.shard_index == k && h.num_shards == n_shards, path, " is shard ", h.shard_index, " of ",
+               h.num_shards, " but ", manifest.string(), " lists it as shard ", k, " of ", n_shards,
+               ": the directory mixes shards of different omnitune-preprocess runs; re-run it");
+    if (entry.contains("samples"))
+      OT_REQUIRE(entry["samples"].get<int64_t>() == h.num_samples, path, " holds ", h.num_samples,
+                 " samples but the manifest says ", entry["samples"].get<int64_t>(),
+                 ": the shard was replaced after preprocessing; re-run omnitune-preprocess");
+    if (!expected_sha.empty())
+      OT_REQUIRE(h.tokenizer_sha256 == expected_sha, "the shards in ", dir, " were tokenized with another tokenizer (",
+                 path, " has tokenizer_sha256 ", h.tokenizer_sha256, ", the model's tokenizer.model has ",
+                 expected_sha, "): re-run omnitune-preprocess with this model's tokenizer");
+    // One normalisation and one tokenizer for the whole split.
     const ShardHeader& h0 = shards_.front()->header();
-    OT_REQUIRE(h.image_height == h0.image_height && h.image_width == h0.image_width && h.image_mean == h0.image_mean &&
-                   h.image_std == h0.image_std && h.model_family == h0.model_family,
-               path, " disagrees with ", shards_.front()->path(), " on the image processor or model family");
-    for (int64_t i = 0; i < shards_.back()->num_samples(); ++i) {
-      index_.emplace_back(static_cast<int32_t>(shards_.size() - 1), i);
-      lengths_.push_back(shards_.back()->sample_tokens(i));
+    const std::string other = " disagrees with " + shards_.front()->path() + " on ";
+    OT_REQUIRE(h.tokenizer_sha256 == h0.tokenizer_sha256, path, other, "tokenizer_sha256 (", h.tokenizer_sha256, " vs ",
+               h0.tokenizer_sha256, "): the directory mixes preprocess runs; re-run omnitune-preprocess");
+    OT_REQUIRE(h.model_family == h0.model_family, path, other, "model_family (", h.model_family, " vs ",
+               h0.model_family, "): re-run omnitune-preprocess");
+    OT_REQUIRE(h.image_height == h0.image_height && h.image_width == h0.image_width &&
+                   h.rescale_factor == h0.rescale_factor && h.do_normalize == h0.do_normalize &&
+                   h.image_mean == h0.image_mean && h.image_std == h0.image_std,
+               path, other, "the image processor (", h.image_width, "x", h.image_height, " rescale ", h.rescale_factor,
+               " normalize ", h.do_normalize, " mean ", join(h.image_mean), " std ", join(h.image_std), " vs ",
+               h0.image_width, "x", h0.image_height, " rescale ", h0.rescale_factor, " normalize ", h0.do_normalize,
+               " mean ", join(h0.image_mean), " std ", join(h0.image_std), "): re-run omnitune-preprocess");
+    // The reader checks that offsets increase and end at num_tokens; their sum checks they start at 0.
+    int64_t total = 0;
+    for (int64_t i = 0; i < h.num_samples; ++i) {
+      const int64_t n = shards_.back()->sample_tokens(i);
+      OT_REQUIRE(n > 0, path, ": sample ", i, " has no tokens (corrupt shard; re-run omnitune-preprocess)");
+      total += n;
+      index_.emplace_back(static_cast<int32_t>(k), i);
+      lengths_.push_back(n);
     }
+    OT_REQUIRE(total == h.num_tokens, path, ": token offsets cover ", total, " of ", h.num_tokens,
+               " tokens (corrupt shard; re-run omnitune-preprocess)");
   }
   OT_REQUIRE(!index_.empty(), dir, " holds no samples");
+
+  const ShardHeader& h = shards_.front()->header();
+  OT_REQUIRE(h.image_mean.size() == 3 && h.image_std.size() == 3 && h.image_height > 0 && h.image_width > 0,
+             shards_.front()->path(), ": image_mean/image_std need 3 values and the image size must be positive "
+             "(corrupt shard; re-run omnitune-preprocess)");
+  image_height_ = h.image_height;
+  image_width_ = h.image_width;
+  // The processor's formula in double, rounded once: the same values omnitune-generate feeds the
+  // model (preprocess/media/image_processor.cpp), so training and generation see identical pixels.
+  for (int c = 0; c < 3; ++c) {
+    OT_REQUIRE(!h.do_normalize || h.image_std[c] != 0.0, shards_.front()->path(), ": image_std is 0 (corrupt shard)");
+    for (int v = 0; v < 256; ++v) {
+      double x = v * h.rescale_factor;
+      if (h.do_normalize) x = (x - h.image_mean[c]) / h.image_std[c];
+      lut_[c][v] = static_cast<float>(x);
+    }
+  }
+}
+
+std::string ShardDataset::where(int64_t i, const std::string& id) const {
+  const auto [shard, local] = index_[i];
+  return str_cat(shards_[shard]->path(), ", sample ", local, " (dataset index ", i,
+                 id.empty() ? std::string() : ", id '" + id + "'", ")");
+}
+
+void ShardDataset::check_sample(const ShardSample& s) const {
+  const size_t n = s.ids.size();
+  OT_REQUIRE(s.loss_mask.size() == n && s.token_type.size() == n, "token arrays differ in length (corrupt shard)");
+  int64_t soft = 0;
+  for (size_t t = 0; t < n; ++t) {
+    const int tt = s.token_type[t];
+    OT_REQUIRE(tt == 0 || tt == 1 || tt == 3, "token type ", tt, " at position ", t,
+               " (expected 0 text, 1 image, 3 audio; corrupt shard)");
+    soft += tt == 1;
+  }
+  int64_t images = 0;
+  for (const MediaRef& ref : s.media) {
+    OT_REQUIRE(ref.kind == MediaKind::Image || ref.kind == MediaKind::Audio, "media reference of unknown kind ",
+               static_cast<int64_t>(ref.kind), " (corrupt shard)");
+    OT_REQUIRE(ref.shard >= 0 && ref.shard < static_cast<int64_t>(shards_.size()), "media reference to shard ",
+               ref.shard, " slot ", ref.slot, ", but the split has ", shards_.size(), " shard(s) (corrupt shard)");
+    OT_REQUIRE(ref.kind == MediaKind::Image, "the sample has an audio clip: the training loader does not read audio "
+               "yet (preprocess without audio)");
+    ++images;
+  }
+  OT_REQUIRE(tokens_per_image_ <= 0 || soft == images * tokens_per_image_, "the sample has ", soft,
+             " image soft tokens for ", images, " image(s) of ", tokens_per_image_,
+             " tokens (a damaged shard, or an image cut by truncation at preprocess.max_length)");
+}
+
+void ShardDataset::normalise_image(const ShardImage& im, float* chw) const {
+  const int64_t plane = image_height_ * image_width_;
+  OT_REQUIRE((im.channels == 1 || im.channels == 3) && im.height == image_height_ && im.width == image_width_ &&
+                 static_cast<int64_t>(im.pixels.size()) == plane * im.channels,
+             "image '", im.sha256, "' has ", im.channels, " channel(s) and ", im.pixels.size(), " bytes, expected 1 or 3 "
+             "channels of ", image_width_, "x", image_height_, " (corrupt shard)");
+  for (int c = 0; c < 3; ++c) {
+    const float* lut = lut_[c].data();
+    const uint8_t* src = im.pixels.data() + (im.channels == 3 ? c : 0);  // gray: every channel reads channel 0
+    float* dst = chw + c * plane;
+    for (int64_t p = 0; p < plane; ++p) dst[p] = lut[src[p * im.channels]];
+  }
 }
 
 ShardSample ShardDataset::sample(int64_t i, at::Tensor* pixels) const {
-  const auto [shard, local] = index_.at(i);
-  const ShardReader& r = *shards_[shard];
+  OT_REQUIRE(i >= 0 && i < size(), dir_, ": sample index ", i, " out of range (", size(), " samples)");
+  const auto [shard, local] = index_[i];
+  ShardSample s;
   try {
-    ShardSample s = r.sample(local);
-    std::vector<at::Tensor> imgs;
-    for (const MediaRef& ref : s.media) {
-      if (ref.kind != MediaKind::Image) continue;
-      OT_REQUIRE(ref.shard >= 0 && ref.shard < static_cast<int64_t>(shards_.size()), "media reference to shard ",
-                 ref.shard, " of ", shards_.size());
-      ShardImage im = shards_[ref.shard]->image(ref.slot);
-      const ShardHeader& h = shards_[ref.shard]->header();
-      at::Tensor t = at::from_blob(im.pixels.data(), {im.height, im.width, im.channels}, at::kByte)
-                         .permute({2, 0, 1})
-                         .to(at::kFloat);
-      if (im.channels == 1) t = t.expand({3, im.height, im.width});
-      t = t * h.rescale_factor;
-      if (h.do_normalize) {
-        at::Tensor mean = at::tensor(std::vector<double>(h.image_mean), at::kDouble).to(at::kFloat).view({3, 1, 1});
-        at::Tensor stdv = at::tensor(std::vector<double>(h.image_std), at::kDouble).to(at::kFloat).view({3, 1, 1});
-        t = (t - mean) / stdv;
-      }
-      imgs.push_back(t.contiguous());
-    }
-    if (pixels) *pixels = imgs.empty() ? at::Tensor() : at::stack(imgs);
-    return s;
-  } catch (const Error& e) {
-    OT_FAIL("shard ", r.path(), ", sample ", local, ": ", e.what());
+    s = shards_[shard]->sample(local);
+  } catch (const std::exception& e) {  // Error from the reader, or std::out_of_range from a bad media offset
+    OT_FAIL(where(i, ""), ": ", e.what());
   }
+  try {
+    check_sample(s);
+    if (pixels) {
+      *pixels = at::Tensor();
+      if (!s.media.empty()) {
+        const int64_t plane = image_height_ * image_width_;
+        *pixels = at::empty({static_cast<int64_t>(s.media.size()), 3, image_height_, image_width_}, at::kFloat);
+        float* dst = pixels->data_ptr<float>();
+        for (size_t k = 0; k < s.media.size(); ++k)
+          normalise_image(shards_[s.media[k].shard]->image(s.media[k].slot), dst + k * 3 * plane);
+      }
+    }
+  } catch (const std::exception& e) {
+    OT_FAIL(where(i, s.id), ": ", e.what());
+  }
+  return s;
 }
+
+// ---- DataLoader
 
 DataLoader::DataLoader(std::shared_ptr<const ShardDataset> data, const LoaderOptions& opt, int64_t global_batch_size,
                        int dp_rank, int dp_size, uint64_t seed, int64_t pad_id)
     : data_(std::move(data)), opt_(opt), global_(global_batch_size), dp_rank_(dp_rank), dp_size_(dp_size),
       seed_(seed), pad_id_(pad_id) {
-  OT_REQUIRE(global_ % (opt_.micro_batch_size * dp_size_) == 0, "step_scheduler.global_batch_size=", global_,
+  OT_CHECK(data_ != nullptr);
+  OT_CHECK(dp_size_ >= 1 && dp_rank_ >= 0 && dp_rank_ < dp_size_, "dp_rank ", dp_rank_, " dp_size ", dp_size_);
+  OT_REQUIRE(opt_.micro_batch_size > 0, "dataloader.micro_batch_size must be positive");
+  OT_REQUIRE(opt_.pad_to_multiple >= 1, "dataloader.pad_to_multiple must be >= 1");
+  const int64_t md = opt_.micro_batch_size * dp_size_;
+  OT_REQUIRE(global_ > 0 && global_ % md == 0, "step_scheduler.global_batch_size=", global_,
              " is not a multiple of dataloader.micro_batch_size=", opt_.micro_batch_size, " x DP=", dp_size_,
-             ": global batch = micro batch x DP x gradient accumulation");
+             ": global batch = micro batch x DP x gradient accumulation steps, and ", global_, "/", md, " gives ",
+             static_cast<double>(global_) / static_cast<double>(md), " accumulation steps; use a multiple of ", md);
   per_rank_ = global_ / dp_size_;
   grad_accum_ = per_rank_ / opt_.micro_batch_size;
   OT_REQUIRE(data_->size() >= global_, data_->dir(), " has ", data_->size(), " samples, fewer than one global batch (",
              global_, " = micro batch ", opt_.micro_batch_size, " x DP ", dp_size_, " x accumulation ", grad_accum_,
-             "): lower step_scheduler.global_batch_size or use fewer ranks");
+             "): lower step_scheduler.global_batch_size or use a larger split");
   steps_per_epoch_ = opt_.drop_last ? data_->size() / global_ : (data_->size() + global_ - 1) / global_;
   start();
 }
@@ -114,9 +226,18 @@ DataLoader::DataLoader(std::shared_ptr<const ShardDataset> data, const LoaderOpt
 DataLoader::~DataLoader() { stop(); }
 
 std::vector<int64_t> DataLoader::global_batch_indices(LoaderPosition pos) const {
-  const std::vector<int64_t> perm = permutation(data_->size(), seed_, pos.epoch, opt_.shuffle);
-  std::vector<int64_t> out;
-  for (int64_t k = 0; k < global_; ++k) out.push_back(perm[(pos.consumed + k) % data_->size()]);
+  const int64_t n = data_->size();
+  std::vector<int64_t> out(global_);
+  {
+    std::lock_guard<std::mutex> lock(perm_mu_);
+    if (perm_epoch_ != pos.epoch) {
+      perm_ = permutation(n, seed_, pos.epoch, opt_.shuffle);
+      perm_epoch_ = pos.epoch;
+    }
+    // Without drop_last the epoch's last global batch is completed from the epoch's start.
+    for (int64_t k = 0; k < global_; ++k) out[k] = perm_[(pos.consumed + k) % n];
+  }
+  // Grouping reorders the global batch only, so each step trains on the same samples at any DP size.
   if (opt_.group_by_length)
     std::stable_sort(out.begin(), out.end(),
                      [&](int64_t a, int64_t b) { return data_->sample_length(a) < data_->sample_length(b); });
@@ -148,25 +269,26 @@ TrainBatch DataLoader::collate(const std::vector<int64_t>& samples) const {
   b.targets = at::full({B, T}, -100, at::kLong);
   b.attention_mask = at::zeros({B, T}, at::kLong);
   b.token_type_ids = at::zeros({B, T}, at::kLong);
+  int64_t* ids = b.input_ids.data_ptr<int64_t>();
+  int64_t* tg = b.targets.data_ptr<int64_t>();
+  int64_t* am = b.attention_mask.data_ptr<int64_t>();
+  int64_t* tt = b.token_type_ids.data_ptr<int64_t>();
   for (int64_t r = 0; r < B; ++r) {
     const ShardSample& s = ss[r];
-    const int64_t n = static_cast<int64_t>(s.ids.size());
-    auto ids = b.input_ids.accessor<int64_t, 2>();
-    auto tg = b.targets.accessor<int64_t, 2>();
-    auto am = b.attention_mask.accessor<int64_t, 2>();
-    auto tt = b.token_type_ids.accessor<int64_t, 2>();
+    const int64_t n = static_cast<int64_t>(s.ids.size()), row = r * T;
     for (int64_t t = 0; t < n; ++t) {
-      ids[r][t] = s.ids[t];
-      am[r][t] = 1;
-      tt[r][t] = s.token_type[t];
+      ids[row + t] = s.ids[t];
+      am[row + t] = 1;
+      tt[row + t] = s.token_type[t];
+      // The logits at t predict token t+1: it is a target when the loss mask marks it.
       if (t + 1 < n && s.loss_mask[t + 1]) {
-        tg[r][t] = s.ids[t + 1];
+        tg[row + t] = s.ids[t + 1];
         ++b.num_loss_tokens;
       }
     }
     b.sample_ids.push_back(s.id);
   }
-  if (!pixels.empty()) b.pixel_values = at::cat(pixels);
+  if (!pixels.empty()) b.pixel_values = pixels.size() == 1 ? pixels[0] : at::cat(pixels);
   return b;
 }
 
@@ -181,6 +303,8 @@ DataLoader::Step DataLoader::make_step(LoaderPosition pos) const {
     }
   } catch (const std::exception& e) {
     st.error = e.what();
+  } catch (...) {
+    st.error = "unknown exception while preparing a batch";
   }
   return st;
 }
@@ -198,9 +322,13 @@ void DataLoader::start() {
       }
       Step st = make_step(pos);
       pos = st.after;
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(std::move(st));
+      const bool failed = !st.error.empty();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        queue_.push_back(std::move(st));
+      }
       cv_.notify_all();
+      if (failed) return;  // the consumer reports it; nothing after a failed step is valid
     }
   });
 }
@@ -217,9 +345,12 @@ void DataLoader::stop() {
 }
 
 void DataLoader::seek(LoaderPosition pos) {
-  OT_REQUIRE(pos.consumed % global_ == 0 && pos.consumed >= 0, "data position ", pos.consumed,
-             " is not a multiple of the global batch ", global_,
+  OT_REQUIRE(pos.epoch >= 0 && pos.consumed >= 0 && pos.consumed % global_ == 0, "data position (epoch ", pos.epoch,
+             ", sample ", pos.consumed, "): the sample is not a multiple of the global batch ", global_,
              ": resume with the step_scheduler.global_batch_size the checkpoint was written with");
+  OT_REQUIRE(pos.consumed < steps_per_epoch_ * global_, "data position (epoch ", pos.epoch, ", sample ", pos.consumed,
+             ") is past the end of an epoch (", steps_per_epoch_, " steps of ", global_, " samples): ", data_->dir(),
+             " has changed since the checkpoint was written (it holds ", data_->size(), " samples)");
   stop();
   pos_ = pos;
   start();
@@ -232,11 +363,16 @@ std::vector<TrainBatch> DataLoader::next_step() {
   } else {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return !queue_.empty(); });
-    st = std::move(queue_.front());
-    queue_.pop_front();
-    cv_.notify_all();
+    if (queue_.front().error.empty()) {  // a failed step stays at the front: every later call reports it
+      st = std::move(queue_.front());
+      queue_.pop_front();
+    } else {
+      st.error = queue_.front().error;
+    }
   }
-  OT_REQUIRE(st.error.empty(), "data loader: ", st.error);
+  cv_.notify_all();
+  // The same message with and without prefetch; the position stays at the failed step.
+  if (!st.error.empty()) throw Error(st.error);
   pos_ = st.after;
   return std::move(st.batches);
 }

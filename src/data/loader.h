@@ -7,11 +7,13 @@
 // is (epoch, samples of the epoch consumed by all ranks together), so a resume continues at the
 // exact sample, also with another DP size (same G). Padding: right, to the longest sample of the
 // micro-batch rounded up to pad_to_multiple. A background thread prepares `prefetch` steps ahead;
-// its errors surface, with their message, on the next next_step().
+// its errors surface, with their message, on the next next_step(). docs/data-format.md has the
+// user-facing description.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -27,59 +29,75 @@ namespace omnitune {
 
 struct LoaderPosition {
   int64_t epoch = 0;
-  int64_t consumed = 0;  // samples of this epoch consumed by all ranks together
+  int64_t consumed = 0;  // samples of this epoch consumed by all ranks together (a multiple of G)
 };
 
 struct TrainBatch {
   at::Tensor input_ids;       // [B, T] int64, right-padded with pad_id
-  at::Tensor targets;         // [B, T] int64: ids[t+1] where loss_mask[t+1], else -100
+  at::Tensor targets;         // [B, T] int64: ids[t+1] where loss_mask[t+1], else -100 (last column, padding)
   at::Tensor attention_mask;  // [B, T] int64, 1 = real token
   at::Tensor token_type_ids;  // [B, T] int64 (0 text, 1 image soft token, 3 audio)
   at::Tensor pixel_values;    // [N, 3, H, W] float32 normalised, batch-major prompt order; undefined without images
-  int64_t num_loss_tokens = 0;
+  int64_t num_loss_tokens = 0;  // (targets != -100).sum()
   std::vector<std::string> sample_ids;
 };
 
-// Every shard of a split directory (manifest.json order), indexed as one dataset.
+// Every shard of a split directory (manifest.json order), indexed as one dataset. Opening checks
+// the schema, the shard order (media references name shards by index), the image processor
+// attributes (one normalisation for the whole split) and the tokenizer hash.
 class ShardDataset {
  public:
   // expected_tokenizer_sha256: the model's tokenizer.model hash ("" = not checked).
   ShardDataset(const std::string& dir, const std::string& expected_tokenizer_sha256);
   int64_t size() const { return static_cast<int64_t>(index_.size()); }
   int64_t sample_length(int64_t i) const { return lengths_.at(i); }
-  // Sample i with its images normalised to [n, 3, H, W] float32 (undefined when none).
+  // Sample i (tokens, loss mask, token types, media references) and, when `pixels` is given, its
+  // images normalised to [n, 3, H, W] float32 (undefined when it has none), fetched from whichever
+  // shard holds them. Damaged data is an Error naming the shard file and the sample.
   ShardSample sample(int64_t i, at::Tensor* pixels) const;
   const std::string& dir() const { return dir_; }
+  int64_t image_height() const { return image_height_; }
+  int64_t image_width() const { return image_width_; }
 
  private:
+  // "<shard file>, sample <local> (dataset index <i>[, id <id>])" for error messages.
+  std::string where(int64_t i, const std::string& id) const;
+  void check_sample(const ShardSample& s) const;
+  // Image processor step: uint8 HWC (1 or 3 channels) -> normalised float CHW, 3 channels.
+  void normalise_image(const ShardImage& im, float* chw) const;
+
   std::string dir_;
   std::vector<std::unique_ptr<ShardReader>> shards_;
   std::vector<std::pair<int32_t, int64_t>> index_;  // (shard, local sample)
   std::vector<int64_t> lengths_;
+  int64_t image_height_ = 0, image_width_ = 0;
+  int64_t tokens_per_image_ = 0;       // from the manifest; 0 = not checked
+  std::array<std::array<float, 256>, 3> lut_{};  // per channel: uint8 value -> normalised float
 };
 
 class DataLoader {
  public:
+  // global_batch_size = micro_batch_size * dp_size * gradient accumulation steps.
   DataLoader(std::shared_ptr<const ShardDataset> data, const LoaderOptions& opt, int64_t global_batch_size,
              int dp_rank, int dp_size, uint64_t seed, int64_t pad_id);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
 
-  void seek(LoaderPosition pos);       // pos.consumed must be a multiple of the global batch
+  void seek(LoaderPosition pos);        // resume; pos.consumed must be a multiple of the global batch
   std::vector<TrainBatch> next_step();  // this rank's micro-batches of the next global batch
-  LoaderPosition position() const { return pos_; }
+  LoaderPosition position() const { return pos_; }  // after the last next_step()
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t grad_accum() const { return grad_accum_; }
 
-  // The sample indices of global batch `pos` (all ranks), in order: tests and tools.
+  // The sample indices of the global batch at `pos` (all ranks), in order: tests and tools.
   std::vector<int64_t> global_batch_indices(LoaderPosition pos) const;
 
  private:
   struct Step {
     std::vector<TrainBatch> batches;
     LoaderPosition after;
-    std::string error;
+    std::string error;  // non-empty: making this step failed (the thread stops there)
   };
   Step make_step(LoaderPosition pos) const;
   LoaderPosition advance(LoaderPosition pos) const;
@@ -95,9 +113,14 @@ class DataLoader {
   int64_t pad_id_;
   LoaderPosition pos_;
 
-  // Prefetch thread.
+  // The permutation of the epoch last asked for (shared by the consumer and the prefetch thread).
+  mutable std::mutex perm_mu_;
+  mutable int64_t perm_epoch_ = -1;
+  mutable std::vector<int64_t> perm_;
+
+  // Prefetch thread: fills queue_ with up to opt_.prefetch steps.
   std::thread thread_;
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Step> queue_;
   bool stop_ = false;
