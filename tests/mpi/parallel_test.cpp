@@ -142,6 +142,36 @@ TEST(ParallelEquivalence, FrozenVisionTower) {
   }
 }
 
+// freeze_embeddings and freeze_language_model: the frozen parameters stay bitwise unchanged on
+// every mesh while the rest trains (the vision tower is covered above).
+TEST(ParallelEquivalence, FrozenEmbeddingsAndLanguageModel) {
+  const std::vector<std::pair<std::string, std::function<bool(const std::string&)>>> cases = {
+      {"embed_tokens", [](const std::string& n) { return n.find("embed_tokens") != std::string::npos; }},
+      {"language model", [](const std::string& n) {
+         return n.find("language_model.layers") != std::string::npos || n.find("language_model.norm") != std::string::npos;
+       }}};
+  for (const auto& [what, frozen] : cases) {
+    Variant v;
+    v.steps = 2;
+    v.trainable = [f = frozen](const std::string& n) { return !f(n); };
+    for (Mesh m : meshes()) {
+      RunResult got = run_on(m, v, fx().weights);
+      int unchanged = 0, changed = 0;
+      for (const auto& [name, t] : got.params) {
+        const bool same = at::equal(t, fx().weights.at(name));
+        if (frozen(name)) {
+          EXPECT_TRUE(same) << name << " changed though " << what << " is frozen";
+          ++unchanged;
+        } else {
+          changed += !same;
+        }
+      }
+      EXPECT_GT(unchanged, 0);
+      EXPECT_GT(changed, 0) << "nothing trained with " << what << " frozen";
+    }
+  }
+}
+
 // LoRA: only adapters train; every base weight stays bitwise equal on every mesh.
 TEST(ParallelEquivalence, Lora) {
   Variant v;
