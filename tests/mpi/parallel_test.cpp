@@ -4,6 +4,8 @@
 // Under -np 2: (1,1) (2,1) (1,2). Under -np 4 also: (4,1) (2,2) (1,4).
 #include <gtest/gtest.h>
 
+#include <ATen/core/grad_mode.h>
+
 #include <cmath>
 
 #include "core/error.h"
