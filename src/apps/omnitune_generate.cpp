@@ -1,29 +1,26 @@
 // omnitune-generate: answers prompts (optionally with images) with a Hugging Face Gemma 3 model:
 // chat template -> processor -> prefill -> KV-cache decode, stopping at <end_of_turn>/<eos>.
-//   omnitune-generate --model DIR --prompt "..." [--image F] [--prompt "..." [--image F] ...]
+// Two front ends over one GenerationSession (src/generate/session.h):
+//   single prompts, one process:
+//     omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt "..." [--image F] [--prompt "..." ...]
 //       [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S]
 //       [--system "..."] [--dtype auto|float32|bfloat16] [--output text|json] [--out FILE]
-// Several --prompt flags form one left-padded batch; an --image belongs to the --prompt before it.
-#include <ATen/core/grad_mode.h>
-
-#include <chrono>
-#include <optional>
+//     Several --prompt flags form one left-padded batch; an --image belongs to the --prompt before it.
+//   a dataset on any number of ranks (src/generate/batch_generate.h), what scripts/slurm/generate.sh runs:
+//     srun omnitune-generate --config configs/generate_medpix.yaml [--generate.output F ...]
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "apps/app_startup.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "dist/device_mesh.h"
 #include "dist/runtime.h"
-#include "generate/generator.h"
-#include "media/image_decode.h"
-#include "media/image_processor.h"
-#include "media/image_resize.h"
-#include "model/gemma3_model.h"
-#include "model/hf_loader.h"
-#include "model/peft_adapter.h"
-#include "tokenizer/chat_template.h"
+#include "generate/batch_generate.h"
+#include "generate/generate_config.h"
+#include "generate/session.h"
 
 using namespace omnitune;
 
@@ -46,7 +43,18 @@ const char* kUsage =
     "         [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S]\n"
     "         [--system TEXT] [--tokenizer FILE] [--dtype auto|float32|bfloat16]\n"
     "         [--attention auto|reference|chunked|sdpa] [--output text|json] [--out FILE]\n"
-    "Sampling defaults are Gemma's generation_config: temperature 1.0, top-k 64, top-p 0.95.\n";
+    "Sampling defaults are Gemma's generation_config: temperature 1.0, top-k 64, top-p 0.95.\n"
+    "   or: omnitune-generate --config FILE [--generate.KEY VALUE ...]   (a dataset over MPI ranks: one\n"
+    "         JSONL in input order + evaluation; --help-config lists the keys, docs/cluster.md shows the runs)\n";
+
+// The config front end is chosen by the config flags of the shared command line.
+bool wants_config_mode(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--config" || a.rfind("--config=", 0) == 0 || a == "--help-config" || a == "--print-config") return true;
+  }
+  return false;
+}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -85,134 +93,75 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-at::ScalarType pick_dtype(const std::string& setting, const std::string& model_dir) {
-  if (setting == "float32") return at::kFloat;
-  if (setting == "bfloat16") return at::kBFloat16;
-  std::ifstream in(model_dir + "/config.json");
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-  std::string td = j.is_object() ? j.value("torch_dtype", std::string("bfloat16")) : "bfloat16";
-  return td == "float32" ? at::kFloat : at::kBFloat16;
+int run_prompts(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  SessionOptions so;
+  so.model_dir = a.model;
+  so.adapter_dir = a.adapter;
+  so.tokenizer_path = a.tokenizer;
+  so.dtype = a.dtype;
+  so.attention = a.attention;
+  GenerationSession session(so);
+  OT_LOG_INFO(session.describe());
+
+  std::vector<PromptTokens> batch;
+  for (const auto& p : a.prompts) {
+    ChatEncoding e = session.encode_prompt(a.system, p.text, p.images);
+    PromptTokens t{std::move(e.ids), std::move(e.token_type), {}};
+    std::vector<at::Tensor> imgs;
+    for (const auto& f : p.images) imgs.push_back(session.load_image(f));
+    if (!imgs.empty()) t.pixels = at::stack(imgs);
+    batch.push_back(std::move(t));
+  }
+  BatchTiming timing;
+  const std::vector<Answer> answers = session.generate(batch, a.max_new_tokens, a.sampling, &timing);
+
+  std::string text_out;
+  const size_t B = answers.size();
+  for (size_t b = 0; b < B; ++b) {
+    if (a.output == "json") {
+      nlohmann::json j{{"prompt", a.prompts[b].text}, {"images", a.prompts[b].images}, {"answer", answers[b].text},
+                       {"prompt_tokens", batch[b].ids.size()}, {"new_tokens", answers[b].new_tokens},
+                       {"prefill_seconds", timing.prefill_seconds}, {"decode_seconds", timing.decode_seconds}};
+      text_out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+      text_out += (B > 1 ? "[" + std::to_string(b) + "] " : "") + answers[b].text + "\n";
+    }
+  }
+  if (a.out.empty()) {
+    std::fputs(text_out.c_str(), stdout);
+  } else {
+    std::ofstream o(a.out);
+    OT_REQUIRE(o.good(), "cannot write ", a.out);
+    o << text_out;
+  }
+  OT_LOG_INFO("prefill ", timing.prefill_tokens, " tokens in ", timing.prefill_seconds, " s; decode ", timing.new_tokens,
+              " tokens in ", timing.decode_seconds, " s (",
+              timing.decode_seconds > 0 ? timing.new_tokens / timing.decode_seconds : 0.0, " tokens/s)");
+  return 0;
 }
 
-// One image file -> normalised [3, H, W] pixels, through the shared decode/resize/processor code.
-at::Tensor load_pixels(const std::string& path, const ImageProcessorConfig& pc, at::ScalarType dt) {
-  // Full-size decode (no DCT scaling) so pixels match Pillow, the HF processor's backend; gray
-  // sources are resized single-channel and widened afterwards (the same bytes, a third the work).
-  Image img = decode_image_file(path, DecodeOptions{});
-  if (img.width != pc.width || img.height != pc.height) img = resize_bilinear(img, pc.width, pc.height);
-  img = to_rgb(img);
-  std::vector<float> chw = image_processor_normalize(img.pixels.data(), img.width, img.height, pc);
-  return at::from_blob(chw.data(), {3, pc.height, pc.width}, at::kFloat).clone().to(dt);
+int run_config(MpiRuntime& rt, int argc, char** argv) {
+  auto ctx = app_startup(rt, argc, argv,
+                         "Answers a preprocessed split or a JSONL of questions with images on any number of MPI "
+                         "ranks: one JSONL in input order, resumable, scored against the reference answers.",
+                         register_generate_config);
+  if (!ctx) return 0;
+  const GenerateSettings s = generate_settings_from(ctx->config);
+  DeviceMesh mesh(*ctx->world, rt.topology(), ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
+  // Each TP group would hold one model copy; generation has no tensor-parallel model yet.
+  OT_REQUIRE(mesh.shape().tp == 1, "omnitune-generate runs one model copy per rank: set distributed.tp 1 (got ",
+             mesh.shape().tp, ")");
+  const BatchGenerateOutcome out =
+      run_batch_generation(s, rt.topology().world_rank, mesh.dp_rank(), mesh.shape().dp, ctx->device.device);
+  // Rank 0 alone knows whether the merge happened; a run cut short by a stop signal exits 2.
+  return rt.is_root() && !out.complete ? 2 : 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
-    Args a = parse(ac, av);
-    auto t0 = std::chrono::steady_clock::now();
-    Gemma3Config cfg = gemma3_config_load(a.model);
-    // With --adapter: LoRA layers where the PEFT adapter's target_modules say, weights from it.
-    std::optional<PeftAdapter> adapter;
-    if (!a.adapter.empty()) adapter = peft_adapter_load(a.adapter);
-    Gemma3Model model(cfg, adapter ? peft_adapter_factory(*adapter, dense_linear_factory()) : dense_linear_factory());
-    model.attention_impl = attention_impl_from_string(a.attention);
-    ParamList params = model.params(), base;
-    for (auto& p : params)
-      if (!is_lora_param(p.name)) base.push_back(p);
-    HfLoadOptions lo;
-    lo.dtype = pick_dtype(a.dtype, a.model);
-    HfLoadReport rep = hf_load_checkpoint(a.model, base, lo);
-    if (adapter) {
-      peft_adapter_load_weights(*adapter, params, lo.dtype);
-      OT_LOG_INFO("LoRA adapter ", a.adapter, " (r ", adapter->lora.rank, ", alpha ", adapter->lora.alpha, ")");
-    }
-    SentencePiece sp(a.tokenizer.empty() ? a.model + "/tokenizer.model" : a.tokenizer);
-    OT_LOG_INFO(gemma3_config_describe(cfg), "; ", rep.tensors, " tensors loaded in ",
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s");
-
-    GemmaChatTemplate tpl(sp, {cfg.has_vision ? cfg.mm_tokens_per_image : 0, 0});
-    ImageProcessorConfig pc;
-    bool any_image = false;
-    for (const auto& p : a.prompts) any_image = any_image || !p.images.empty();
-    if (any_image) {
-      OT_REQUIRE(cfg.has_vision, a.model, " is a text-only model (", cfg.architecture, "): it cannot take --image");
-      pc = image_processor_load(a.model);
-    }
-
-    // Encode every prompt, left-pad to the longest, gather images batch-major.
-    std::vector<ChatEncoding> enc;
-    std::vector<at::Tensor> pixels;
-    int64_t T = 0;
-    for (const auto& p : a.prompts) {
-      std::vector<ChatMessage> msgs;
-      if (!a.system.empty()) msgs.push_back({"system", {{ChatItem::Kind::Text, a.system}}});
-      ChatMessage user{"user", {}};
-      for (const auto& img : p.images) {
-        user.content.push_back({ChatItem::Kind::Image, img});
-        pixels.push_back(load_pixels(img, pc, lo.dtype));
-      }
-      user.content.push_back({ChatItem::Kind::Text, p.text});
-      msgs.push_back(user);
-      enc.push_back(tpl.encode(msgs, true));
-      T = std::max<int64_t>(T, enc.back().ids.size());
-    }
-    const int64_t B = static_cast<int64_t>(enc.size());
-    at::Tensor ids = at::full({B, T}, sp.pad_id() >= 0 ? sp.pad_id() : 0, at::kLong);
-    at::Tensor mask = at::zeros({B, T}, at::kLong), types = at::zeros({B, T}, at::kLong);
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t n = enc[b].ids.size(), off = T - n;
-      for (int64_t t = 0; t < n; ++t) {
-        ids[b][off + t] = enc[b].ids[t];
-        mask[b][off + t] = 1;
-        types[b][off + t] = enc[b].token_type[t];
-      }
-    }
-    GenerateRequest req;
-    req.input_ids = ids;
-    req.attention_mask = mask;
-    if (!pixels.empty()) {
-      req.pixel_values = at::stack(pixels);
-      req.token_type_ids = types;
-    }
-    req.max_new_tokens = a.max_new_tokens;
-    req.stop_ids = cfg.eos_token_ids;
-    req.stop_ids.push_back(tpl.end_of_turn_id());
-    req.pad_id = sp.pad_id() >= 0 ? sp.pad_id() : 0;
-    at::NoGradGuard no_grad;
-    GenerateResult g = generate(model, req, a.sampling);
-
-    std::string text_out;
-    for (int64_t b = 0; b < B; ++b) {
-      std::vector<int32_t> answer;
-      for (int64_t t = 0; t < g.lengths[b]; ++t) {
-        int64_t id = g.tokens[b][t].item<int64_t>();
-        bool stop = false;
-        for (int64_t s : req.stop_ids) stop = stop || s == id;
-        if (!stop) answer.push_back(static_cast<int32_t>(id));
-      }
-      std::string decoded = sp.decode(answer);
-      if (a.output == "json") {
-        nlohmann::json j{{"prompt", a.prompts[b].text}, {"images", a.prompts[b].images}, {"answer", decoded},
-                         {"prompt_tokens", enc[b].ids.size()}, {"new_tokens", g.lengths[b]},
-                         {"prefill_seconds", g.prefill_seconds}, {"decode_seconds", g.decode_seconds}};
-        text_out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-      } else {
-        text_out += (B > 1 ? "[" + std::to_string(b) + "] " : "") + decoded + "\n";
-      }
-    }
-    if (a.out.empty()) {
-      std::fputs(text_out.c_str(), stdout);
-    } else {
-      std::ofstream o(a.out);
-      OT_REQUIRE(o.good(), "cannot write ", a.out);
-      o << text_out;
-    }
-    int64_t new_tokens = 0;
-    for (auto l : g.lengths) new_tokens += l;
-    OT_LOG_INFO("prefill ", g.prefill_tokens, " tokens in ", g.prefill_seconds, " s; decode ", new_tokens,
-                " tokens in ", g.decode_seconds, " s (", g.decode_seconds > 0 ? new_tokens / g.decode_seconds : 0.0,
-                " tokens/s)");
-    return 0;
+  return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
+    return wants_config_mode(ac, av) ? run_config(rt, ac, av) : run_prompts(ac, av);
   });
 }

@@ -1,0 +1,152 @@
+// GenerationSession: model loading (base checkpoint, then the adapter's LoRA weights), prompt
+// encoding, image loading and batched generation, shared by both front ends of omnitune-generate.
+#include "generate/session.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "media/image_decode.h"
+#include "media/image_resize.h"
+#include "model/hf_loader.h"
+#include "model/peft_adapter.h"
+
+namespace omnitune {
+namespace {
+
+at::ScalarType pick_dtype(const std::string& setting, const std::string& model_dir) {
+  if (setting == "float32") return at::kFloat;
+  if (setting == "bfloat16") return at::kBFloat16;
+  OT_REQUIRE(setting == "auto", "dtype must be auto, float32 or bfloat16, not '", setting, "'");
+  std::ifstream in(model_dir + "/config.json");
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  std::string td = j.is_object() ? j.value("torch_dtype", std::string("bfloat16")) : "bfloat16";
+  return td == "float32" ? at::kFloat : at::kBFloat16;
+}
+
+}  // namespace
+
+GenerationSession::GenerationSession(const SessionOptions& opt)
+    : model_dir_(opt.model_dir), device_(opt.device) {
+  OT_REQUIRE(!opt.model_dir.empty(), "no model directory given");
+  auto t0 = std::chrono::steady_clock::now();
+  cfg_ = gemma3_config_load(opt.model_dir);
+  // With an adapter: LoRA layers where its target_modules say, weights from the adapter directory.
+  std::optional<PeftAdapter> adapter;
+  if (!opt.adapter_dir.empty()) adapter = peft_adapter_load(opt.adapter_dir);
+  model_ = std::make_unique<Gemma3Model>(
+      cfg_, adapter ? peft_adapter_factory(*adapter, dense_linear_factory()) : dense_linear_factory());
+  model_->attention_impl = attention_impl_from_string(opt.attention);
+  ParamList params = model_->params(), base;
+  for (auto& p : params)
+    if (!is_lora_param(p.name)) base.push_back(p);
+  HfLoadOptions lo;
+  lo.dtype = dtype_ = pick_dtype(opt.dtype, opt.model_dir);
+  lo.device = opt.device;
+  HfLoadReport rep = hf_load_checkpoint(opt.model_dir, base, lo);
+  if (adapter) {
+    peft_adapter_load_weights(*adapter, params, lo.dtype);
+    for (auto& p : params)  // adapter weights are read on the CPU
+      if (is_lora_param(p.name) && p.tensor->defined() && p.tensor->device() != opt.device)
+        *p.tensor = p.tensor->to(opt.device);
+    OT_LOG_INFO("LoRA adapter ", opt.adapter_dir, " (r ", adapter->lora.rank, ", alpha ", adapter->lora.alpha, ")");
+  }
+  tokenizer_path_ = opt.tokenizer_path.empty() ? opt.model_dir + "/tokenizer.model" : opt.tokenizer_path;
+  sp_ = std::make_unique<SentencePiece>(tokenizer_path_);
+  tpl_ = std::make_unique<GemmaChatTemplate>(*sp_, ChatTemplateOptions{cfg_.has_vision ? cfg_.mm_tokens_per_image : 0, 0});
+  stop_ids_ = cfg_.eos_token_ids;
+  stop_ids_.push_back(tpl_->end_of_turn_id());
+  pad_id_ = sp_->pad_id() >= 0 ? sp_->pad_id() : 0;
+  description_ = str_cat(gemma3_config_describe(cfg_), "; ", rep.tensors, " tensors loaded in ",
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s");
+}
+
+ChatEncoding GenerationSession::encode_prompt(const std::string& system, const std::string& text,
+                                              const std::vector<std::string>& image_files) const {
+  OT_REQUIRE(image_files.empty() || cfg_.has_vision, model_dir_, " is a text-only model (", cfg_.architecture,
+             "): it cannot take --image");
+  std::vector<ChatMessage> msgs;
+  if (!system.empty()) msgs.push_back({"system", {{ChatItem::Kind::Text, system}}});
+  ChatMessage user{"user", {}};
+  for (const auto& img : image_files) user.content.push_back({ChatItem::Kind::Image, img});
+  user.content.push_back({ChatItem::Kind::Text, text});
+  msgs.push_back(user);
+  return tpl_->encode(msgs, true);
+}
+
+at::Tensor GenerationSession::load_image(const std::string& path) const {
+  OT_REQUIRE(cfg_.has_vision, model_dir_, " is a text-only model (", cfg_.architecture, "): it cannot take images");
+  // Full-size decode (no DCT scaling) so pixels match Pillow, the HF processor's backend; gray
+  // sources are resized single-channel and widened afterwards (the same bytes, a third the work).
+  Image img = decode_image_file(path, DecodeOptions{});
+  if (!processor_) processor_ = image_processor_load(model_dir_);
+  const ImageProcessorConfig& pc = *processor_;
+  if (img.width != pc.width || img.height != pc.height) img = resize_bilinear(img, pc.width, pc.height);
+  img = to_rgb(img);
+  std::vector<float> chw = image_processor_normalize(img.pixels.data(), img.width, img.height, pc);
+  return at::from_blob(chw.data(), {3, pc.height, pc.width}, at::kFloat).clone();
+}
+
+std::vector<Answer> GenerationSession::generate(const std::vector<PromptTokens>& prompts, int64_t max_new_tokens,
+                                                const SamplingOptions& sampling, BatchTiming* timing) const {
+  OT_CHECK(!prompts.empty(), "generate: empty batch");
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  int64_t T = 0;
+  for (const auto& p : prompts) T = std::max<int64_t>(T, static_cast<int64_t>(p.ids.size()));
+  // Left padding (HF generate()): every row's last prompt token sits at column T-1.
+  at::Tensor ids = at::full({B, T}, pad_id_, at::kLong);
+  at::Tensor mask = at::zeros({B, T}, at::kLong), types = at::zeros({B, T}, at::kLong);
+  std::vector<at::Tensor> pixels;
+  auto ids_a = ids.accessor<int64_t, 2>(), mask_a = mask.accessor<int64_t, 2>(), types_a = types.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[b];
+    const int64_t n = static_cast<int64_t>(p.ids.size()), off = T - n;
+    for (int64_t t = 0; t < n; ++t) {
+      ids_a[b][off + t] = p.ids[t];
+      mask_a[b][off + t] = 1;
+      types_a[b][off + t] = t < static_cast<int64_t>(p.token_type.size()) ? p.token_type[t] : 0;
+    }
+    if (p.pixels.defined()) pixels.push_back(p.pixels.dim() == 3 ? p.pixels.unsqueeze(0) : p.pixels);
+  }
+  GenerateRequest req;
+  req.input_ids = ids.to(device_);
+  req.attention_mask = mask.to(device_);
+  if (!pixels.empty()) {
+    req.pixel_values = at::cat(pixels).to(device_, dtype_);
+    req.token_type_ids = types.to(device_);
+  }
+  req.max_new_tokens = max_new_tokens;
+  req.stop_ids = stop_ids_;
+  req.pad_id = pad_id_;
+  at::NoGradGuard no_grad;
+  GenerateResult g = omnitune::generate(*model_, req, sampling);
+
+  at::Tensor tokens = g.tokens.to(at::kCPU);
+  auto tok = tokens.accessor<int64_t, 2>();
+  std::vector<Answer> out(B);
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> answer;
+    for (int64_t t = 0; t < g.lengths[b]; ++t) {
+      const int64_t id = tok[b][t];
+      bool stop = false;
+      for (int64_t s : stop_ids_) stop = stop || s == id;
+      if (!stop) answer.push_back(static_cast<int32_t>(id));
+    }
+    out[b].text = sp_->decode(answer);
+    out[b].new_tokens = g.lengths[b];
+  }
+  if (timing) {
+    timing->prefill_tokens += g.prefill_tokens;
+    timing->prefill_seconds += g.prefill_seconds;
+    timing->decode_seconds += g.decode_seconds;
+    for (auto l : g.lengths) timing->new_tokens += l;
+  }
+  return out;
+}
+
+}  // namespace omnitune
