@@ -21,7 +21,9 @@ struct RmsNorm {
   at::Tensor weight;
 
   at::Tensor forward(const at::Tensor& x) const { return rms_norm(x, weight, eps, plus_one); }
-  void collect_params(ParamList& out) { out.push_back({name + ".weight", &weight, {dim}}); }
+  void collect_params(ParamList& out) {
+    out.push_back({name + ".weight", &weight, {dim}, plus_one ? ParamCentre::Zero : ParamCentre::One});
+  }
 };
 
 struct LayerNorm {
@@ -32,7 +34,7 @@ struct LayerNorm {
 
   at::Tensor forward(const at::Tensor& x) const;
   void collect_params(ParamList& out) {
-    out.push_back({name + ".weight", &weight, {dim}});
+    out.push_back({name + ".weight", &weight, {dim}, ParamCentre::One});
     out.push_back({name + ".bias", &bias, {dim}});
   }
 };

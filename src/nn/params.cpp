@@ -14,7 +14,7 @@ void params_init_random(ParamList& params, const at::TensorOptions& options, dou
   for (NamedParam& p : params) {
     if (p.tensor->defined()) continue;
     at::Tensor t = at::empty(p.shape, at::TensorOptions().dtype(at::kFloat));
-    t.normal_(0.0, std, gen);
+    t.normal_(p.centre == ParamCentre::One ? 1.0 : 0.0, std, gen);
     *p.tensor = t.to(options);
   }
 }

@@ -11,10 +11,16 @@
 
 namespace omnitune {
 
+// How a random initialisation centres a parameter: at 0 (weights, biases, Gemma's zero-centred
+// RMSNorm gains, applied as 1 + w) or at 1 (gains used as they are: LayerNorm, Gemma 3n RMSNorm;
+// centred at 0 they would scale the layer's output to almost nothing).
+enum class ParamCentre { Zero, One };
+
 struct NamedParam {
   std::string name;             // full HF name, e.g. "model.language_model.layers.0.mlp.up_proj.weight"
   at::Tensor* tensor = nullptr; // the module's own handle: assigning to *tensor replaces the parameter
   std::vector<int64_t> shape;   // the shape the parameter must have
+  ParamCentre centre = ParamCentre::Zero;  // random initialisation only
 };
 
 using ParamList = std::vector<NamedParam>;
@@ -24,8 +30,8 @@ inline std::string param_join(const std::string& prefix, const std::string& name
   return prefix.empty() ? name : prefix + "." + name;
 }
 
-// Allocates every undefined parameter with N(0, std) (norm-like 1-D parameters get zeros plus
-// noise of the same std, so random models exercise every weight). Deterministic for a seed.
+// Allocates every undefined parameter with N(0, std), or N(1, std) for ParamCentre::One gains (the
+// noise makes random models exercise every weight). Deterministic for a seed.
 void params_init_random(ParamList& params, const at::TensorOptions& options, double std, uint64_t seed);
 
 // Total element count of the listed parameters (by declared shape).
