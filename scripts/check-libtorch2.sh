@@ -34,7 +34,7 @@ PACKAGES=(
   # tests: GoogleTest; clang + its runtime libraries for the libFuzzer target; Pillow and numpy for
   # the image and audio references; matplotlib for plot_metrics.py; Node.js + npm for the
   # DuckDB-written Parquet test files
-  libgtest-dev clang libclang-rt-dev python3-pil python3-numpy python3-matplotlib nodejs npm
+  libgtest-dev clang libclang-rt-dev python3-pil python3-numpy python3-matplotlib python3-h5py nodejs npm
 )
 SUITE=trixie
 

@@ -20,6 +20,8 @@ PACKAGES=(
   libsnappy-dev libzstd-dev zlib1g-dev
   # tests: GoogleTest, clang for libFuzzer, Pillow and numpy for the image and audio references
   libgtest-dev clang python3-pil python3-numpy python3-matplotlib
+  # bench: the Python baseline of bench/preprocess (Pillow + h5py)
+  python3-h5py
   # tests: shellcheck over the cluster scripts (scripts/slurm, tests/slurm, containers)
   shellcheck
 )

@@ -1,10 +1,13 @@
 // Pipeline phases (every rank runs all of them, on its own shards):
-//  1. load rows (text for all rows; embedded image bytes only for this rank's rows)
-//  2. hash the media of this rank's rows; all-gather (row -> hashes) so every rank knows where
-//     each distinct image lives: in the shard of the first row that uses it
-//  3. decode + resize the images homed in this rank's shards (threads); all-gather failures
-//  4. encode conversations and write this rank's shards (or keep a complete one from an earlier
-//     run with the same settings: resume); rank 0 gathers the stats into manifest.json
+//  1. load rows (text for all rows; embedded media bytes only for this rank's rows); find which
+//     of this rank's shards an earlier run completed (shard + verified work record: kept)
+//  2. hash the media of this rank's rows (kept shards: their record gives the keys, no file is
+//     read); all-gather (row -> keys) so every rank knows where each distinct image or clip
+//     lives: in the shard of the first valid row that uses it (its home)
+//  3. decode the media homed in this rank's shards that are not kept (threads); all-gather the
+//     failures (kept shards: their record gives them), which reject every row using that item
+//  4. encode conversations and write this rank's shards and their work records (kept shards:
+//     statistics from the record); rank 0 gathers the stats into manifest.json
 #include "pipeline/preprocess.h"
 
 #include <algorithm>
@@ -22,11 +25,10 @@
 #include "core/log.h"
 #include "core/sha256.h"
 #include "data/shard_format.h"
-#include "media/image_decode.h"
-#include "media/image_processor.h"
-#include "media/image_resize.h"
 #include "parquet/parquet_file.h"
+#include "pipeline/media_work.h"
 #include "pipeline/source.h"
+#include "pipeline/work_record.h"
 #include "tokenizer/chat_template.h"
 
 namespace omnitune {
@@ -59,9 +61,9 @@ std::vector<std::string> allgather_strings(const std::string& mine, MPI_Comm com
 
 struct ModelInfo {
   std::string family = "gemma3";
-  int64_t image_tokens = 0, audio_tokens = 0;
+  int64_t image_tokens = 0, audio_tokens = 0;  // soft tokens per image / per clip (0: not supported)
   bool vision = false;
-  ImageProcessorConfig processor;
+  MediaSettings media;  // processor size, audio feature constants, decode limits
   std::string tokenizer_path, tokenizer_sha256;
 };
 
@@ -78,9 +80,15 @@ ModelInfo read_model(const PreprocessSettings& s) {
   m.vision = j.contains("vision_config");
   if (m.vision) {
     m.image_tokens = j.value("mm_tokens_per_image", j.value("vision_soft_tokens_per_image", 256));
-    m.processor = image_processor_load(s.model_dir);
+    m.media.image = image_processor_load(s.model_dir);
   }
-  if (m.family == "gemma3n") m.audio_tokens = j.value("audio_soft_tokens_per_image", 188);
+  // Gemma 3n is the family with an audio tower (188 soft tokens per clip, whatever its length).
+  if (m.family == "gemma3n") {
+    m.audio_tokens = j.value("audio_soft_tokens_per_image", 188);
+    m.media.audio = audio_feature_config_load(s.model_dir);
+  }
+  m.media.max_image_pixels = s.max_image_pixels;
+  m.media.jpeg_dct_scaling = s.jpeg_dct_scaling;
   m.tokenizer_path = s.tokenizer.empty() ? s.model_dir + "/tokenizer.model" : s.tokenizer;
   OT_REQUIRE(fs::exists(m.tokenizer_path), "tokenizer ", m.tokenizer_path,
              " not found: put tokenizer.model in the model directory or set preprocess.tokenizer");
@@ -93,11 +101,17 @@ ModelInfo read_model(const PreprocessSettings& s) {
 std::string content_hash(const PreprocessSettings& s, const ModelInfo& m, int64_t rows) {
   json j{{"producer", kProducer}, {"input", fs::absolute(s.input).string()}, {"input_bytes", fs::file_size(s.input)},
          {"rows", rows}, {"split", s.split}, {"tokenizer", m.tokenizer_sha256}, {"image_tokens", m.image_tokens},
-         {"audio_tokens", m.audio_tokens}, {"h", m.processor.height}, {"w", m.processor.width},
+         {"audio_tokens", m.audio_tokens}, {"h", m.media.image.height}, {"w", m.media.image.width},
          {"max_length", s.max_length}, {"overlong", s.overlong}, {"per_shard", s.samples_per_shard},
-         {"system", s.system_prompt}, {"columns", {s.col_question, s.col_answer, s.col_image, s.col_case_id, s.col_mode, s.col_id}},
-         {"image_dir", s.image_dir}, {"max_pixels", s.max_image_pixels}, {"format", s.format},
-         {"dct", s.jpeg_dct_scaling}};
+         {"system", s.system_prompt},
+         {"columns", {s.col_question, s.col_answer, s.col_image, s.col_case_id, s.col_mode, s.col_id, s.col_audio}},
+         {"image_dir", s.image_dir}, {"audio_dir", s.audio_dir}, {"max_pixels", s.max_image_pixels},
+         {"format", s.format}, {"dct", s.jpeg_dct_scaling}, {"family", m.family}};
+  if (m.audio_tokens > 0) {
+    const AudioFeatureConfig& a = m.media.audio;
+    j["audio"] = {a.sample_rate, a.mel_bins, a.frame_length, a.hop_length, a.fft_length, a.preemphasis,
+                  a.min_freq, a.max_freq, a.mel_floor, a.max_samples, a.pad_to_multiple_of};
+  }
   return sha256_hex(j.dump());
 }
 
@@ -107,27 +121,10 @@ std::string shard_name(int64_t k) {
   return buf;
 }
 
-// Decodes and resizes one image to the processor size; gray sources (and RGB with R=G=B) stay
-// single-channel.
-ShardImage process_image(const std::string& bytes, const std::string& sha, const std::string& what,
-                         const ModelInfo& m, const PreprocessSettings& s) {
-  DecodeOptions opt;
-  opt.max_pixels = s.max_image_pixels;
-  if (s.jpeg_dct_scaling) {  // off by default: full-size decode keeps Pillow parity
-    opt.target_w = m.processor.width;
-    opt.target_h = m.processor.height;
-  }
-  Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), opt, what);
-  if (img.channels == 3) img = collapse_gray_rgb(std::move(img));
-  if (img.width != m.processor.width || img.height != m.processor.height)
-    img = resize_bilinear(img, m.processor.width, m.processor.height);
-  ShardImage out;
-  out.sha256 = sha;
-  out.width = img.width;
-  out.height = img.height;
-  out.channels = img.channels;
-  out.pixels = std::move(img.pixels);
-  return out;
+MediaKind kind_of(const std::string& key) { return key.rfind("audio:", 0) == 0 ? MediaKind::Audio : MediaKind::Image; }
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Runs fn(i) for i in [0, n) on `threads` threads; the first exception is rethrown.
@@ -176,6 +173,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   const bool root = rank == 0;
   OT_REQUIRE(s.samples_per_shard > 0, "preprocess.samples_per_shard must be positive");
   OT_REQUIRE(s.max_length > 0, "preprocess.max_length must be positive");
+  auto t0 = std::chrono::steady_clock::now();
   const ModelInfo model = read_model(s);
   SentencePiece sp(model.tokenizer_path);
   GemmaChatTemplate tpl(sp, {model.image_tokens, model.audio_tokens});
@@ -195,197 +193,280 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   if (root) OT_LOG_INFO("preprocess ", s.split, ": ", n_rows, " rows (", table.format, ") -> ", n_shards,
                         " shard(s) of up to ", S, " rows on ", size, " rank(s)");
   const std::string chash = content_hash(s, model, n_rows);
+  if (model.audio_tokens == 0) {
+    // Decided before any audio is read, so the reason is the same whatever the clip holds.
+    for (SourceRow& r : table.rows)
+      for (const MediaSource& m : r.media)
+        if (r.error.empty() && m.kind == MediaKind::Audio)
+          r.error = "model family " + model.family + " has no audio tower: audio items need a Gemma 3n model " +
+                    "(model_type gemma3n in " + s.model_dir + "/config.json)";
+  }
+  // Resume: my shards that an earlier run with the same settings completed, with their records.
+  std::map<int64_t, json> kept;
+  std::map<int64_t, std::string> kept_sha;
+  for (int64_t k = rank; k < n_shards; k += size) {
+    std::string sha;
+    auto rec = work_record_load_verified(out_dir / shard_name(k), chash, k, n_shards, sha);
+    const int64_t r0 = k * S, r1 = std::min(n_rows, r0 + S);
+    if (!rec || static_cast<int64_t>((*rec)["rows"].size()) != r1 - r0) continue;
+    kept[k] = std::move(*rec);
+    kept_sha[k] = sha;
+  }
+  const double t_load = seconds_since(t0);
 
-  // 2. Hash my rows' media; keep the bytes of images whose home may be mine.
-  std::map<std::string, std::string> bytes_by_hash;
-  json my_hashes = json::array();
+  // 2. Media keys of my rows (kept shards: from their records); keep the bytes of items whose home
+  //    may be mine.
+  t0 = std::chrono::steady_clock::now();
+  std::map<std::string, std::string> bytes_by_key;
+  std::map<int64_t, json> my_entries;  // row -> {row, keys, error?}: what a work record stores
   Progress hashing{"hashing media", n_rows};
   for (SourceRow& r : table.rows) {
-    if (owner(r.row / S) != rank) continue;
+    const int64_t shard = r.row / S;
+    if (owner(shard) != rank) continue;
+    if (kept.count(shard)) {
+      for (MediaSource& m : r.media) std::string().swap(m.bytes);  // embedded bytes are not needed
+      continue;
+    }
     json entry{{"row", r.row}};
-    json hs = json::array();
+    json keys = json::array();
     if (r.error.empty()) {
       for (MediaSource& m : r.media) {
         try {
           std::string b = media_bytes(m);
           OT_REQUIRE(!b.empty(), m.what, " is empty (0 bytes)");
-          std::string h = sha256_hex(b);
-          bytes_by_hash.emplace(h, std::move(b));
-          hs.push_back(h);
+          std::string key = media_key(m.kind, sha256_hex(b));
+          bytes_by_key.emplace(key, std::move(b));
+          std::string().swap(m.bytes);
+          keys.push_back(key);
         } catch (const Error& e) {
           entry["error"] = e.what();
           break;
         }
       }
     }
-    entry["hashes"] = hs;
-    my_hashes.push_back(entry);
+    entry["keys"] = keys;
+    my_entries[r.row] = entry;
     hashing.tick(r.row + 1, root);
   }
-  for (const std::string& part : allgather_strings(my_hashes.dump(), comm)) {
+  for (const auto& [k, rec] : kept)
+    for (const json& e : rec["rows"]) my_entries[e.at("row").get<int64_t>()] = e;
+  json my_keys = json::array();
+  for (const auto& [row, e] : my_entries) my_keys.push_back(e);
+  for (const std::string& part : allgather_strings(my_keys.dump(), comm)) {
     for (const json& e : json::parse(part)) {
       SourceRow& r = table.rows.at(e["row"].get<int64_t>());
       if (e.contains("error") && r.error.empty()) r.error = e["error"].get<std::string>();
+      OT_REQUIRE(e["keys"].size() <= r.media.size(), "the work record of row ", r.row, " names more media than ", s.input,
+                 " has: the input changed since the earlier run; delete ", out_dir.string(), " and run again");
       size_t k = 0;
-      for (const json& h : e["hashes"]) r.media.at(k++).bytes = h.get<std::string>();  // bytes now hold the hash
+      for (const json& key : e["keys"]) r.media[k++].key = key.get<std::string>();
     }
   }
-  // Homes: the shard of the first valid row using each image.
+  // Homes: the shard of the first valid row using each item.
   std::map<std::string, int64_t> home;
   std::vector<std::string> home_order;  // first-use order
   for (const SourceRow& r : table.rows) {
     if (!r.error.empty()) continue;
     for (const MediaSource& m : r.media)
-      if (m.kind == MediaKind::Image && home.emplace(m.bytes, r.row / S).second) home_order.push_back(m.bytes);
+      if (home.emplace(m.key, r.row / S).second) home_order.push_back(m.key);
   }
+  const double t_hash = seconds_since(t0);
 
-  // 3. Decode my images with threads; share the failures.
-  std::vector<std::string> my_images;
-  for (const std::string& h : home_order)
-    if (owner(home[h]) == rank) my_images.push_back(h);
-  std::vector<ShardImage> decoded(my_images.size());
-  std::vector<std::string> failures(my_images.size());
+  // 3. Decode the items homed in my shards that are not kept, with threads; share the failures.
+  t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> todo;
+  for (const std::string& key : home_order)
+    if (owner(home[key]) == rank && !kept.count(home[key])) todo.push_back(key);
+  std::vector<ShardImage> images(todo.size());
+  std::vector<ShardAudio> clips(todo.size());
+  std::vector<std::string> failures(todo.size());
   const int threads = s.threads > 0 ? static_cast<int>(s.threads)
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / size);
-  Progress decoding{"decoding images", static_cast<int64_t>(my_images.size())};
+  Progress decoding{"decoding media", static_cast<int64_t>(todo.size())};
   std::atomic<int64_t> done{0};
   std::map<std::string, std::string> what_of;
   for (const SourceRow& r : table.rows)
-    for (const MediaSource& m : r.media) what_of.emplace(m.bytes, m.what);
-  parallel_for(static_cast<int64_t>(my_images.size()), threads, [&](int64_t i) {
-    const std::string& h = my_images[i];
+    for (const MediaSource& m : r.media)
+      if (!m.key.empty()) what_of.emplace(m.key, m.what);
+  parallel_for(static_cast<int64_t>(todo.size()), threads, [&](int64_t i) {
+    const std::string& key = todo[i];
     try {
-      decoded[i] = process_image(bytes_by_hash.at(h), h, what_of[h], model, s);
+      if (kind_of(key) == MediaKind::Image)
+        images[i] = process_image(bytes_by_key.at(key), media_key_sha(key), what_of[key], model.media);
+      else
+        clips[i] = process_audio(bytes_by_key.at(key), what_of[key], model.media);
     } catch (const Error& e) {
       failures[i] = e.what();
     }
     ++done;
   });
   decoding.tick(done, root);
-  bytes_by_hash.clear();
+  bytes_by_key.clear();
   json my_bad = json::object();
-  for (size_t i = 0; i < my_images.size(); ++i)
-    if (!failures[i].empty()) my_bad[my_images[i]] = failures[i];
+  int64_t decoded[2] = {0, 0};
+  for (size_t i = 0; i < todo.size(); ++i) {
+    decoded[static_cast<int>(kind_of(todo[i]))]++;
+    if (!failures[i].empty()) my_bad[todo[i]] = failures[i];
+  }
+  for (const auto& [k, rec] : kept)
+    for (auto& [key, why] : rec["bad"].items()) my_bad[key] = why;
   std::map<std::string, std::string> bad;
   for (const std::string& part : allgather_strings(my_bad.dump(), comm)) {
     const json parsed = json::parse(part);  // named: items() of a temporary would dangle
-    for (auto& [h, why] : parsed.items()) bad[h] = why.get<std::string>();
+    for (auto& [key, why] : parsed.items()) bad[key] = why.get<std::string>();
   }
   for (SourceRow& r : table.rows)
     for (const MediaSource& m : r.media)
-      if (r.error.empty() && bad.count(m.bytes)) r.error = bad[m.bytes];
-  // Slots: images homed in each shard, in first-use order, failures excluded.
+      if (r.error.empty() && bad.count(m.key)) r.error = bad[m.key];
+  // Slots: the items of each kind homed in each shard, in first-use order, failures excluded.
   std::map<std::string, int64_t> slot;
-  std::map<int64_t, int64_t> per_shard;
-  for (const std::string& h : home_order)
-    if (!bad.count(h)) slot[h] = per_shard[home[h]]++;
+  std::map<std::pair<int64_t, MediaKind>, int64_t> per_shard;
+  std::map<int64_t, json> stored_in;  // shard -> the keys it stores, in slot order per kind
+  for (int64_t k = 0; k < n_shards; ++k) stored_in[k] = json::array();
+  for (const std::string& key : home_order) {
+    if (bad.count(key)) continue;
+    slot[key] = per_shard[{home[key], kind_of(key)}]++;
+    stored_in[home[key]].push_back(key);
+  }
+  for (const auto& [k, rec] : kept)
+    OT_REQUIRE(rec.value("media", json::array()) == stored_in[k], "the work record of ", shard_name(k),
+               " disagrees with the media its rows use now: the input changed since the earlier run; delete ",
+               out_dir.string(), " and run again");
+  const double t_decode = seconds_since(t0);
 
-  // 4. Encode and write my shards.
+  // 4. Encode and write my shards (kept shards: statistics from their records).
+  t0 = std::chrono::steady_clock::now();
   json my_stats = json::array();
-  std::map<std::string, const ShardImage*> image_by_hash;
-  for (size_t i = 0; i < my_images.size(); ++i)
-    if (failures[i].empty()) image_by_hash[my_images[i]] = &decoded[i];
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < todo.size(); ++i)
+    if (failures[i].empty()) index_of[todo[i]] = i;
   Progress writing{"writing shards", n_shards};
+  double t_hdf5 = 0, t_checksum = 0;  // parts of phase 4, for the timing line
   for (int64_t k = rank; k < n_shards; k += size) {
     const fs::path file = out_dir / shard_name(k);
     json st{{"index", k}, {"file", shard_name(k)}, {"rejects", json::array()}, {"prompt_tokens", json::array()},
             {"answer_tokens", json::array()}, {"modes", json::object()}};
     const int64_t r0 = k * S, r1 = std::min(n_rows, r0 + S);
-    // Resume: a complete shard (atomic rename) written with the same settings is kept.
-    bool reused = false;
-    if (fs::exists(file)) {
-      try {
-        auto rd = ShardReader::open(file.string());
-        reused = rd->header().config_sha256 == chash && rd->header().shard_index == k && rd->header().num_shards == n_shards;
-      } catch (const Error&) {
-        reused = false;
+    const bool reused = kept.count(k) > 0;
+    std::string sha;
+    if (reused) {
+      st = kept[k]["stats"];
+      sha = kept_sha[k];
+      for (const json& rj : st["rejects"])
+        OT_REQUIRE(s.on_error != "fail", s.input, " row ", rj["row"].get<int64_t>(), ": ", rj["reason"].get<std::string>(),
+                   " (preprocess.on_error=fail)");
+    } else {
+      ShardHeader hdr;
+      hdr.shard_index = k;
+      hdr.num_shards = n_shards;
+      hdr.split = s.split;
+      hdr.model_family = model.family;
+      hdr.tokenizer_sha256 = model.tokenizer_sha256;
+      hdr.producer = kProducer;
+      hdr.config_sha256 = chash;
+      const ImageProcessorConfig& proc = model.media.image;
+      hdr.image_height = proc.height;
+      hdr.image_width = proc.width;
+      hdr.rescale_factor = proc.rescale_factor;
+      hdr.do_normalize = proc.do_normalize ? 1 : 0;
+      hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
+      hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
+      ShardWriter w(file.string(), hdr);
+      for (const json& key_json : stored_in[k]) {
+        const std::string key = key_json.get<std::string>();
+        const size_t i = index_of.at(key);
+        const int64_t got = kind_of(key) == MediaKind::Image ? w.add_image(std::move(images[i])) : w.add_audio(std::move(clips[i]));
+        OT_CHECK(got == slot.at(key), "slot of ", key, " in ", shard_name(k));
       }
-    }
-    ShardHeader hdr;
-    hdr.shard_index = k;
-    hdr.num_shards = n_shards;
-    hdr.split = s.split;
-    hdr.model_family = model.family;
-    hdr.tokenizer_sha256 = model.tokenizer_sha256;
-    hdr.producer = kProducer;
-    hdr.config_sha256 = chash;
-    hdr.image_height = model.processor.height;
-    hdr.image_width = model.processor.width;
-    hdr.rescale_factor = model.processor.rescale_factor;
-    hdr.do_normalize = model.processor.do_normalize ? 1 : 0;
-    hdr.image_mean = {model.processor.mean[0], model.processor.mean[1], model.processor.mean[2]};
-    hdr.image_std = {model.processor.std[0], model.processor.std[1], model.processor.std[2]};
-    ShardWriter w(file.string(), hdr);
-    if (!reused) {
-      for (const std::string& h : home_order)
-        if (home[h] == k && !bad.count(h)) w.add_image(*image_by_hash.at(h));
-    }
-    for (int64_t row = r0; row < r1; ++row) {
-      SourceRow& r = table.rows[row];
-      auto reject = [&](const std::string& why) {
-        OT_REQUIRE(s.on_error != "fail", s.input, " row ", row, ": ", why, " (preprocess.on_error=fail)");
-        st["rejects"].push_back({{"row", row}, {"id", r.id}, {"reason", why}});
-      };
-      if (!r.error.empty()) {
-        reject(r.error);
-        continue;
-      }
-      ChatEncoding e;
-      try {
-        e = tpl.encode(r.messages, false);
-      } catch (const Error& err) {
-        reject(err.what());
-        continue;
-      }
-      if (e.target_tokens == 0) {
-        reject("no assistant answer to train on");
-        continue;
-      }
-      if (static_cast<int64_t>(e.ids.size()) > s.max_length) {
-        const std::string why = str_cat("over-length: ", e.ids.size(), " tokens > max_length ", s.max_length);
-        OT_REQUIRE(s.overlong != "fail", s.input, " row ", row, ": ", why, " (preprocess.overlong=fail)");
-        if (s.overlong == "drop" || e.prompt_tokens >= s.max_length) {
-          reject(why);
+      for (int64_t row = r0; row < r1; ++row) {
+        SourceRow& r = table.rows[row];
+        auto reject = [&](const std::string& why) {
+          OT_REQUIRE(s.on_error != "fail", s.input, " row ", row, ": ", why, " (preprocess.on_error=fail)");
+          st["rejects"].push_back({{"row", row}, {"id", r.id}, {"reason", why}});
+        };
+        if (!r.error.empty()) {
+          reject(r.error);
           continue;
         }
-        e.ids.resize(s.max_length);
-        e.loss_mask.resize(s.max_length);
-        e.token_type.resize(s.max_length);
-        st["truncated"] = st.value("truncated", 0) + 1;
+        ChatEncoding e;
+        try {
+          e = tpl.encode(r.messages, false);
+        } catch (const Error& err) {
+          reject(err.what());
+          continue;
+        }
+        if (e.target_tokens == 0) {
+          reject("no assistant answer to train on");
+          continue;
+        }
+        if (static_cast<int64_t>(e.ids.size()) > s.max_length) {
+          const std::string why = str_cat("over-length: ", e.ids.size(), " tokens > max_length ", s.max_length);
+          OT_REQUIRE(s.overlong != "fail", s.input, " row ", row, ": ", why, " (preprocess.overlong=fail)");
+          if (s.overlong == "drop" || e.prompt_tokens >= s.max_length) {
+            reject(why);
+            continue;
+          }
+          e.ids.resize(s.max_length);
+          e.loss_mask.resize(s.max_length);
+          e.token_type.resize(s.max_length);
+          st["truncated"] = st.value("truncated", 0) + 1;
+        }
+        ShardSample smp;
+        smp.id = r.id;
+        smp.case_id = r.case_id;
+        smp.mode = r.mode;
+        smp.source_row = row;
+        for (const MediaSource& m : r.media) smp.media.push_back({m.kind, home.at(m.key), slot.at(m.key)});
+        int64_t targets = 0;
+        for (uint8_t l : e.loss_mask) targets += l;
+        st["prompt_tokens"].push_back(e.prompt_tokens);
+        st["answer_tokens"].push_back(targets);
+        const std::string mode = r.mode.empty() ? "(none)" : r.mode;
+        st["modes"][mode] = st["modes"].value(mode, 0) + 1;
+        smp.ids = std::move(e.ids);
+        smp.loss_mask = std::move(e.loss_mask);
+        smp.token_type = std::move(e.token_type);
+        w.add_sample(std::move(smp));
       }
-      ShardSample smp;
-      smp.id = r.id;
-      smp.case_id = r.case_id;
-      smp.mode = r.mode;
-      smp.source_row = row;
-      for (const MediaSource& m : r.media) smp.media.push_back({m.kind, home.at(m.bytes), slot.at(m.bytes)});
-      int64_t targets = 0;
-      for (uint8_t l : e.loss_mask) targets += l;
-      st["prompt_tokens"].push_back(e.prompt_tokens);
-      st["answer_tokens"].push_back(targets);
-      st["modes"][r.mode.empty() ? "(none)" : r.mode] = st["modes"].value(r.mode.empty() ? "(none)" : r.mode, 0) + 1;
-      smp.ids = std::move(e.ids);
-      smp.loss_mask = std::move(e.loss_mask);
-      smp.token_type = std::move(e.token_type);
-      if (!reused) w.add_sample(std::move(smp));
+      auto tw = std::chrono::steady_clock::now();
+      w.finish();
+      t_hdf5 += seconds_since(tw);
+      tw = std::chrono::steady_clock::now();
+      sha = sha256_file(file.string());
+      t_checksum += seconds_since(tw);
+      json bad_here = json::object();
+      for (const std::string& key : home_order)
+        if (home[key] == k && bad.count(key)) bad_here[key] = bad[key];
+      json rows = json::array();
+      for (int64_t row = r0; row < r1; ++row) rows.push_back(my_entries.at(row));
+      work_record_write(file, {{"config_sha256", chash}, {"shard", k}, {"num_shards", n_shards}, {"shard_sha256", sha},
+                               {"rows", rows}, {"media", stored_in[k]}, {"bad", bad_here}, {"stats", st}});
     }
-    if (!reused) w.finish();
     auto rd = ShardReader::open(file.string());
     st["reused"] = reused;
     st["samples"] = rd->header().num_samples;
     st["tokens"] = rd->header().num_tokens;
     st["images"] = rd->header().num_images;
+    st["audio"] = rd->header().num_audio;
     st["bytes"] = fs::file_size(file);
-    st["sha256"] = sha256_file(file.string());
+    st["sha256"] = sha;
     my_stats.push_back(st);
     writing.tick(k + 1, root);
   }
+  if (root)
+    OT_LOG_INFO("rank 0 timing: load ", t_load, " s, hash ", t_hash, " s, decode ", t_decode, " s (", decoded[0],
+                " images, ", decoded[1], " audio clips, ", threads, " thread(s)), encode+write ", seconds_since(t0),
+                " s (HDF5 ", t_hdf5, " s, shard SHA-256 ", t_checksum, " s)");
+  int64_t decoded_all[2] = {0, 0};
+  MPI_Allreduce(decoded, decoded_all, 2, MPI_INT64_T, MPI_SUM, comm);
 
   // Rank 0: manifest, rejects, leak report. Everything else waits so the manifest is last.
   std::vector<std::string> parts = allgather_strings(my_stats.dump(), comm);
   PreprocessSummary sum;
   sum.rows = n_rows;
   sum.shards = n_shards;
+  sum.images_decoded = decoded_all[0];
+  sum.audio_decoded = decoded_all[1];
   std::vector<json> shards;
   for (const std::string& p : parts)
     for (const json& st : json::parse(p)) shards.push_back(st);
@@ -406,9 +487,10 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     sum.samples += st["samples"].get<int64_t>();
     sum.tokens += st["tokens"].get<int64_t>();
     sum.images += st["images"].get<int64_t>();
+    sum.audio += st["audio"].get<int64_t>();
     sum.shards_reused += st["reused"].get<bool>() ? 1 : 0;
     shard_list.push_back({{"file", st["file"]}, {"index", st["index"]}, {"samples", st["samples"]},
-                          {"tokens", st["tokens"]}, {"images", st["images"]}, {"bytes", st["bytes"]},
+                          {"tokens", st["tokens"]}, {"images", st["images"]}, {"audio", st["audio"]}, {"bytes", st["bytes"]},
                           {"sha256", st["sha256"]}, {"truncated", st.value("truncated", 0)}});
   }
   sum.rejected = static_cast<int64_t>(rejects.size());
@@ -433,8 +515,12 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       return h;
     };
     std::set<std::string> my_split_images;
-    for (const auto& [h, sh] : home)
-      if (!bad.count(h)) my_split_images.insert(h);
+    int64_t distinct_audio = 0;
+    for (const auto& [key, sh] : home) {
+      if (bad.count(key)) continue;
+      if (kind_of(key) == MediaKind::Image) my_split_images.insert(media_key_sha(key));
+      else distinct_audio++;
+    }
     // Leak report: images this split shares with other splits already in output_dir.
     json leaks = json::object();
     for (const auto& entry : fs::directory_iterator(s.output_dir)) {
@@ -460,13 +546,13 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
                   {"tokenizer_sha256", model.tokenizer_sha256},
                   {"config_sha256", chash},
                   {"config", cfg.to_json()},
-                  {"image", {{"height", model.processor.height}, {"width", model.processor.width},
-                             {"tokens_per_image", model.image_tokens}, {"rescale_factor", model.processor.rescale_factor},
-                             {"do_normalize", model.processor.do_normalize},
-                             {"mean", model.processor.mean}, {"std", model.processor.std}}},
+                  {"image", {{"height", model.media.image.height}, {"width", model.media.image.width},
+                             {"tokens_per_image", model.image_tokens}, {"rescale_factor", model.media.image.rescale_factor},
+                             {"do_normalize", model.media.image.do_normalize},
+                             {"mean", model.media.image.mean}, {"std", model.media.image.std}}},
                   {"counts", {{"rows", n_rows}, {"samples", sum.samples}, {"rejected", sum.rejected},
                               {"tokens", sum.tokens}, {"distinct_images", static_cast<int64_t>(my_split_images.size())},
-                              {"shards", n_shards}}},
+                              {"distinct_audio", distinct_audio}, {"shards", n_shards}}},
                   {"rejects_by_reason", reasons},
                   {"samples_by_mode", modes},
                   {"prompt_tokens", histogram(prompt_lens)},
@@ -474,21 +560,32 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
                   {"shared_images_with_other_splits", leaks},
                   {"shards", shard_list},
                   {"image_sha256", std::vector<std::string>(my_split_images.begin(), my_split_images.end())}};
+    if (model.audio_tokens > 0) {
+      const AudioFeatureConfig& a = model.media.audio;
+      manifest["audio"] = {{"tokens_per_clip", model.audio_tokens}, {"sample_rate", a.sample_rate},
+                           {"mel_bins", a.mel_bins}, {"hop_length", a.hop_length}, {"max_samples", a.max_samples}};
+    }
     std::ofstream rj(out_dir / "rejects.jsonl.tmp");
     for (const json& r : rejects) rj << r.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     rj.close();
     fs::rename(out_dir / "rejects.jsonl.tmp", out_dir / "rejects.jsonl");
-    // Shards of an earlier run with more shards would look like part of this one: remove them.
+    // Shards (and work records) of an earlier run with more shards would look like part of this
+    // one, and temporaries of a killed run are garbage (every rank is done writing): remove them.
     for (const auto& e : fs::directory_iterator(out_dir)) {
       const std::string name = e.path().filename().string();
-      if (name.rfind("shard-", 0) == 0 && name.size() == 14 && std::stoll(name.substr(6, 5)) >= n_shards) fs::remove(e.path());
+      const bool ours = name.rfind("shard-", 0) == 0 && name.size() >= 14 && name.find_first_not_of("0123456789", 6) == 11;
+      if (!ours) continue;
+      const std::string rest = name.substr(11);
+      const bool stale = (rest == ".h5" || rest == ".work.json") && std::stoll(name.substr(6, 5)) >= n_shards;
+      if (stale || rest.find(".tmp") != std::string::npos) fs::remove(e.path());
     }
     const fs::path tmp = out_dir / "manifest.json.tmp";
     std::ofstream(tmp) << manifest.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
     fs::rename(tmp, out_dir / "manifest.json");
     OT_LOG_INFO("preprocess ", s.split, ": ", sum.samples, " samples (", sum.rejected, " rejected), ", sum.images,
-                " distinct images, ", sum.tokens, " tokens in ", n_shards, " shard(s) (", sum.shards_reused,
-                " reused) -> ", sum.manifest);
+                " distinct images, ", sum.audio, " distinct audio clips, ", sum.tokens, " tokens in ", n_shards,
+                " shard(s) (", sum.shards_reused, " reused); decoded ", sum.images_decoded, " image(s) and ",
+                sum.audio_decoded, " audio clip(s) -> ", sum.manifest);
   }
   MPI_Barrier(comm);
   return sum;

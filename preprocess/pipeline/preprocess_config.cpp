@@ -16,11 +16,15 @@ void register_preprocess_config(ConfigSchema& s) {
   s.add({"preprocess.tokenizer", ConfigType::String, "''", "tokenizer.model to use; '' = <model_dir>/tokenizer.model", {}});
   s.add({"preprocess.image_dir", ConfigType::String, "''",
          "directory image file names are relative to; '' = the input's directory (medpix_jsonl/csv: its images/ folder)", {}});
+  s.add({"preprocess.audio_dir", ConfigType::String, "''",
+         "directory audio file names are relative to; '' = the directory image file names are relative to", {}});
   s.add({"preprocess.system_prompt", ConfigType::String, "''", "optional system text folded into the first user turn", {}});
   s.add({"preprocess.columns.question", ConfigType::String, "question", "column holding the question (flat rows)", {}});
   s.add({"preprocess.columns.answer", ConfigType::String, "answer", "column holding the answer (flat rows)", {}});
   s.add({"preprocess.columns.image", ConfigType::String, "auto",
-         "column holding the image (bytes, HF {bytes, path} struct, or a file name); auto: the HF Image feature, else 'image', else 'image_id'", {}});
+         "column holding the image (bytes, HF {bytes, path} struct, or a file name); auto: the HF Image feature, else 'image', else 'image_id'; '' = no image (audio-only rows)", {}});
+  s.add({"preprocess.columns.audio", ConfigType::String, "''",
+         "column holding an audio clip (bytes, HF {bytes, path} Audio struct, or a file name); '' = none. Needs a gemma3n model; a row without a clip is rejected", {}});
   s.add({"preprocess.columns.case_id", ConfigType::String, "case_id", "column copied as case_id metadata ('' = none)", {}});
   s.add({"preprocess.columns.mode", ConfigType::String, "mode", "column copied as mode (question type) metadata ('' = none)", {}});
   s.add({"preprocess.columns.id", ConfigType::String, "''", "column with a unique sample id ('' = <split>-<row>); duplicates are rejected", {}});
@@ -30,12 +34,12 @@ void register_preprocess_config(ConfigSchema& s) {
          {"drop", "truncate_answer", "fail"}});
   s.add({"preprocess.samples_per_shard", ConfigType::Int, "256", "rows per shard (shard k holds rows k*N .. (k+1)*N-1)", {}});
   s.add({"preprocess.on_error", ConfigType::String, "skip",
-         "a bad row (missing/corrupt image, empty text, over-length with drop...): skip it into rejects.jsonl, or fail",
+         "a bad row (missing/corrupt image or audio, empty text, over-length with drop...): skip it into rejects.jsonl, or fail",
          {"skip", "fail"}});
   s.add({"preprocess.max_image_pixels", ConfigType::Int, "178956970", "decompression-bomb limit on width x height", {}});
   s.add({"preprocess.jpeg_dct_scaling", ConfigType::Bool, "false",
          "decode large JPEGs at 1/2, 1/4 or 1/8 scale (still >= the target size): faster, but pixels then differ from Pillow's", {}});
-  s.add({"preprocess.threads", ConfigType::Int, "0", "image decode threads per rank; 0 = cores / ranks per node", {}});
+  s.add({"preprocess.threads", ConfigType::Int, "0", "image and audio decode threads per rank; 0 = cores / ranks per node", {}});
 }
 
 PreprocessSettings preprocess_settings_from(const Config& c) {
@@ -47,10 +51,12 @@ PreprocessSettings preprocess_settings_from(const Config& c) {
   p.model_dir = c.get_string("preprocess.model_dir");
   p.tokenizer = c.get_string("preprocess.tokenizer");
   p.image_dir = c.get_string("preprocess.image_dir");
+  p.audio_dir = c.get_string("preprocess.audio_dir");
   p.system_prompt = c.get_string("preprocess.system_prompt");
   p.col_question = c.get_string("preprocess.columns.question");
   p.col_answer = c.get_string("preprocess.columns.answer");
   p.col_image = c.get_string("preprocess.columns.image");
+  p.col_audio = c.get_string("preprocess.columns.audio");
   p.col_case_id = c.get_string("preprocess.columns.case_id");
   p.col_mode = c.get_string("preprocess.columns.mode");
   p.col_id = c.get_string("preprocess.columns.id");

@@ -12,8 +12,8 @@ namespace omnitune {
 void register_preprocess_config(ConfigSchema& schema);
 
 struct PreprocessSettings {
-  std::string input, format, split, output_dir, model_dir, tokenizer, image_dir, system_prompt;
-  std::string col_question, col_answer, col_image, col_case_id, col_mode, col_id;
+  std::string input, format, split, output_dir, model_dir, tokenizer, image_dir, audio_dir, system_prompt;
+  std::string col_question, col_answer, col_image, col_audio, col_case_id, col_mode, col_id;
   int64_t max_length = 2048;
   std::string overlong;  // drop | truncate_answer | fail
   int64_t samples_per_shard = 256;

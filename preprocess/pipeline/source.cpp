@@ -28,6 +28,12 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
+std::string media_key(MediaKind kind, const std::string& sha256) {
+  return (kind == MediaKind::Image ? "image:" : "audio:") + sha256;
+}
+
+std::string media_key_sha(const std::string& key) { return key.substr(key.find(':') + 1); }
+
 std::string media_bytes(const MediaSource& m) {
   if (m.path.empty()) return m.bytes;
   std::ifstream in(m.path, std::ios::binary);
@@ -134,13 +140,41 @@ std::string image_column(const parquet::ParquetFile& f, const std::string& confi
   return "image_id";
 }
 
+// One flat-row media column of a Parquet file: the HF struct<bytes, path> layout (Image/Audio
+// features), raw bytes, or a string column of file names relative to `dir`.
+struct ParquetMediaColumn {
+  MediaKind kind = MediaKind::Image;
+  std::string bytes_col, path_col;  // either may be empty
+  std::string dir;
+
+  static ParquetMediaColumn find(const parquet::ParquetFile& f, const std::string& name, MediaKind kind,
+                                 const std::string& dir, const std::string& key) {
+    ParquetMediaColumn c;
+    c.kind = kind;
+    c.dir = dir;
+    if (f.column_index(name + ".bytes") >= 0) {
+      c.bytes_col = name + ".bytes";
+      if (f.column_index(name + ".path") >= 0) c.path_col = name + ".path";
+      return c;
+    }
+    const int idx = f.column_index(name);
+    OT_REQUIRE(idx >= 0, f.path(), ": no ", kind == MediaKind::Image ? "image" : "audio", " column '", name,
+               "' (set ", key, ")");
+    (f.columns()[idx].is_string ? c.path_col : c.bytes_col) = name;
+    return c;
+  }
+};
+
 SourceTable load_parquet(const PreprocessSettings& s, const std::function<bool(int64_t)>& keep) {
   parquet::ParquetFile f = parquet::ParquetFile::open(s.input);
-  const std::string img = image_column(f, s.col_image);
-  const bool struct_image = f.column_index(img + ".bytes") >= 0;
-  const std::string img_bytes = struct_image ? img + ".bytes" : img;
-  OT_REQUIRE(f.column_index(img_bytes) >= 0, s.input, ": no image column '", img,
-             "' (set preprocess.columns.image; columns are named in the error of a missing column)");
+  const std::string base = s.image_dir.empty() ? fs::path(s.input).parent_path().string() : s.image_dir;
+  std::vector<ParquetMediaColumn> media_cols;
+  const std::string img = s.col_image.empty() ? "" : image_column(f, s.col_image);
+  if (!img.empty()) media_cols.push_back(ParquetMediaColumn::find(f, img, MediaKind::Image, base, "preprocess.columns.image"));
+  if (!s.col_audio.empty())
+    media_cols.push_back(ParquetMediaColumn::find(f, s.col_audio, MediaKind::Audio, s.audio_dir.empty() ? base : s.audio_dir,
+                                                  "preprocess.columns.audio"));
+  OT_REQUIRE(!media_cols.empty(), s.input, ": flat rows need an image or an audio column (preprocess.columns.image / .audio)");
   SourceTable t;
   t.format = "medpix_parquet";
   int64_t row0 = 0;
@@ -150,9 +184,11 @@ SourceTable load_parquet(const PreprocessSettings& s, const std::function<bool(i
     };
     parquet::ColumnData q = f.read_column(rg, s.col_question), a = f.read_column(rg, s.col_answer);
     parquet::ColumnData cid = col(s.col_case_id), mode = col(s.col_mode), id = col(s.col_id);
-    parquet::ColumnData bytes = f.read_column(rg, img_bytes);
-    parquet::ColumnData path = struct_image && f.column_index(img + ".path") >= 0 ? f.read_column(rg, img + ".path")
-                                                                                  : parquet::ColumnData{};
+    std::vector<parquet::ColumnData> bytes, paths;
+    for (const ParquetMediaColumn& mc : media_cols) {
+      bytes.push_back(col(mc.bytes_col));
+      paths.push_back(col(mc.path_col));
+    }
     const int64_t n = f.row_group_num_rows(rg);
     for (int64_t i = 0; i < n; ++i) {
       SourceRow r;
@@ -163,18 +199,23 @@ SourceTable load_parquet(const PreprocessSettings& s, const std::function<bool(i
       r.case_id = text(cid);
       r.mode = text(mode);
       r.id = text(id);
-      MediaSource m;
-      m.what = "row " + std::to_string(r.row) + " image";
-      if (bytes.valid[i] && !bytes.bytes[i].empty()) {
-        if (keep(r.row)) m.bytes = bytes.bytes[i];
-        m.what += text(path).empty() ? "" : " (" + text(path) + ")";
+      for (size_t c = 0; c < media_cols.size() && r.error.empty(); ++c) {
+        const char* noun = media_cols[c].kind == MediaKind::Image ? "image" : "audio";
+        MediaSource m;
+        m.kind = media_cols[c].kind;
+        m.what = "row " + std::to_string(r.row) + " " + noun;
+        const std::string path = text(paths[c]);
+        if (!text(bytes[c]).empty()) {
+          if (keep(r.row)) m.bytes = bytes[c].bytes[i];
+          m.what += path.empty() ? "" : " (" + path + ")";
+        } else if (!path.empty()) {
+          m.path = (fs::path(media_cols[c].dir) / path).string();
+          m.what = m.path;
+        } else {
+          r.error = std::string("missing ") + noun;
+          break;
+        }
         r.media.push_back(std::move(m));
-      } else if (!text(path).empty()) {
-        m.path = (fs::path(s.image_dir.empty() ? fs::path(s.input).parent_path().string() : s.image_dir) / text(path)).string();
-        m.what = m.path;
-        r.media.push_back(std::move(m));
-      } else {
-        r.error = "missing image";
       }
       if (r.error.empty()) make_flat_conversation(r, text(q), text(a), s.system_prompt);
       t.rows.push_back(std::move(r));
@@ -184,12 +225,33 @@ SourceTable load_parquet(const PreprocessSettings& s, const std::function<bool(i
   return t;
 }
 
+// The media items of a flat JSONL/CSV row: the image and audio columns' file names, relative to
+// their directories. Sets r.error for a missing value.
+void add_flat_media(SourceRow& r, const std::string& image, const std::string& audio, const PreprocessSettings& s,
+                    const fs::path& image_dir, const fs::path& audio_dir) {
+  const std::pair<const std::string*, MediaKind> cols[] = {{&s.col_image, MediaKind::Image}, {&s.col_audio, MediaKind::Audio}};
+  for (const auto& [col, kind] : cols) {
+    if (col->empty()) continue;
+    const std::string& name = kind == MediaKind::Image ? image : audio;
+    if (name.empty()) {
+      r.error = kind == MediaKind::Image ? "missing image" : "missing audio";
+      return;
+    }
+    MediaSource m;
+    m.kind = kind;
+    m.path = ((kind == MediaKind::Image ? image_dir : audio_dir) / name).string();
+    m.what = m.path;
+    r.media.push_back(m);
+  }
+}
+
 SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
   std::ifstream in(s.input);
   OT_REQUIRE(in.good(), "cannot read ", s.input, " (preprocess.input)");
   const fs::path base = fs::path(s.input).parent_path();
   const fs::path images = !s.image_dir.empty() ? fs::path(s.image_dir)
                           : format == "medpix_jsonl" ? base / "images" : base;
+  const fs::path audio_dir = s.audio_dir.empty() ? images : fs::path(s.audio_dir);
   SourceTable t;
   t.format = format;
   std::string line;
@@ -216,16 +278,10 @@ SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
     r.mode = str(s.col_mode);
     r.id = format == "messages_jsonl" ? str("id") : str(s.col_id);
     if (format == "medpix_jsonl") {
-      std::string img = str(s.col_image == "auto" ? "image_id" : s.col_image);
-      if (img.empty()) {
-        r.error = "missing image";
-      } else {
-        MediaSource m;
-        m.path = (images / img).string();
-        m.what = m.path;
-        r.media.push_back(m);
-        make_flat_conversation(r, str(s.col_question), str(s.col_answer), s.system_prompt);
-      }
+      OT_REQUIRE(!s.col_image.empty() || !s.col_audio.empty(), s.input,
+                 ": flat rows need an image or an audio column (preprocess.columns.image / .audio)");
+      add_flat_media(r, str(s.col_image == "auto" ? "image_id" : s.col_image), str(s.col_audio), s, images, audio_dir);
+      if (r.error.empty()) make_flat_conversation(r, str(s.col_question), str(s.col_answer), s.system_prompt);
     } else {
       if (!j["messages"].is_array()) {
         r.error = "'messages' is not a list";
@@ -247,7 +303,7 @@ SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
               } else if (type == "image" || type == "audio") {
                 MediaSource m;
                 m.kind = type == "image" ? MediaKind::Image : MediaKind::Audio;
-                m.path = (images / item.value(type, "")).string();
+                m.path = ((type == "image" ? images : audio_dir) / item.value(type, "")).string();
                 m.what = m.path;
                 cm.content.push_back({type == "image" ? ChatItem::Kind::Image : ChatItem::Kind::Audio,
                                       std::to_string(r.media.size())});
@@ -277,9 +333,12 @@ SourceTable load_csv(const PreprocessSettings& s) {
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < rows[0].size(); ++i) col[chat_trim(rows[0][i])] = i;
   const std::string image_col = s.col_image == "auto" ? (col.count("image") ? "image" : "image_id") : s.col_image;
-  for (const std::string& need : {s.col_question, s.col_answer, image_col})
-    OT_REQUIRE(col.count(need), s.input, ": no column '", need, "' in the header (set preprocess.columns.*)");
+  OT_REQUIRE(!image_col.empty() || !s.col_audio.empty(), s.input,
+             ": flat rows need an image or an audio column (preprocess.columns.image / .audio)");
+  for (const std::string& need : {s.col_question, s.col_answer, image_col, s.col_audio})
+    OT_REQUIRE(need.empty() || col.count(need), s.input, ": no column '", need, "' in the header (set preprocess.columns.*)");
   const fs::path images = !s.image_dir.empty() ? fs::path(s.image_dir) : fs::path(s.input).parent_path() / "images";
+  const fs::path audio_dir = s.audio_dir.empty() ? images : fs::path(s.audio_dir);
   SourceTable t;
   t.format = "medpix_csv";
   for (size_t i = 1; i < rows.size(); ++i) {
@@ -293,17 +352,11 @@ SourceTable load_csv(const PreprocessSettings& s) {
     r.case_id = get(s.col_case_id);
     r.mode = get(s.col_mode);
     r.id = get(s.col_id);
-    const std::string img = chat_trim(get(image_col));
     if (f.size() != rows[0].size()) {
       r.error = str_cat("row has ", f.size(), " fields, the header ", rows[0].size());
-    } else if (img.empty()) {
-      r.error = "missing image";
     } else {
-      MediaSource m;
-      m.path = (images / img).string();
-      m.what = m.path;
-      r.media.push_back(m);
-      make_flat_conversation(r, get(s.col_question), get(s.col_answer), s.system_prompt);
+      add_flat_media(r, chat_trim(get(image_col)), chat_trim(get(s.col_audio)), s, images, audio_dir);
+      if (r.error.empty()) make_flat_conversation(r, get(s.col_question), get(s.col_answer), s.system_prompt);
     }
     t.rows.push_back(std::move(r));
   }

@@ -1,7 +1,7 @@
 // Raw datasets as conversations. Three inputs: MedPix-VQA as Parquet in the Hugging Face layout
 // (image bytes raw or as the HF {bytes, path} struct), MedPix-columns JSONL with image files, and
 // HF message-list JSONL ({"messages": [{"role", "content": [{"type": "image"|"audio"|"text"}]}]}).
-// Flat rows become "user: image + question / assistant: answer" through a column mapping.
+// Flat rows become "user: image [+ audio] + question / assistant: answer" through a column mapping.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,14 @@ struct MediaSource {
   std::string path;   // file to read, or "" when the bytes came with the row
   std::string bytes;  // embedded bytes (Parquet), possibly loaded only for some rows
   std::string what;   // name for messages: "row 17 image" / the path
+  std::string key;    // media_key(kind, sha256 of the bytes) once hashed: the global dedup key
 };
+
+// The dedup key of one media item: its kind and the SHA-256 of its bytes ("image:<hex>",
+// "audio:<hex>"), so the same bytes used as an image and as audio stay two items.
+std::string media_key(MediaKind kind, const std::string& sha256);
+// The SHA-256 part of a media_key.
+std::string media_key_sha(const std::string& key);
 
 struct SourceRow {
   int64_t row = 0;

@@ -3,7 +3,9 @@
 # and 4 MPI ranks; every kind of bad row lands in rejects.jsonl with its reason (zero-byte,
 # truncated and corrupt images, a PNG named .jpg that must still work, a decompression bomb,
 # non-UTF-8 text, empty question, duplicate id, over-length); a run killed with SIGKILL and re-run
-# ends with the same checksums; images shared between train and validation are reported.
+# ends with the same checksums; a resumed run reads kept shards' work records instead of their
+# image files (deleted here) and rejects the same rows; images shared between train and validation
+# are reported.
 # Prints "N passed, M failed". Usage: preprocess_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
@@ -116,11 +118,55 @@ for _ in $(seq 1 200); do
 done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 check "the killed run left no manifest" test ! -f "$work/killed/train/manifest.json"
+touch "$work/killed/train/shard-00003.h5.tmp.99999"  # as a kill during a shard's write leaves
 pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
   --preprocess.samples_per_shard 8 >"$work/resume.log" 2>&1
 check "resume reused complete shards" grep -Eq "\(([1-9][0-9]*) reused\)" "$work/resume.log"
 check "resumed run has the uninterrupted run's checksums" \
   test "$(summary "$work/full/train/manifest.json")" = "$(summary "$work/killed/train/manifest.json")"
+check "resume removed the killed run's temporaries" bash -c "! ls '$work/killed/train' | grep -q tmp"
+
+# 3b. Resume without decoding again: shards 3 and 4 of 5 are lost, and the image files that only
+#     shards 0-2 use are deleted; the resume decodes only shards 3-4's images, rejects the rows
+#     using a bad image homed in kept shard 0 with the same reason, and ends with the same bytes.
+mkdir -p "$work/res/images"
+python3 - "$work/res" "$fixtures/images/cxr-gray-512.png" <<'PY'
+import json, struct, sys, zlib
+d, src = sys.argv[1], open(sys.argv[2], "rb").read()
+def variant(tag):  # same pixels, other bytes: a tEXt chunk after IHDR
+    body = b"Comment\0" + tag.encode()
+    return src[:33] + struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(">I", zlib.crc32(b"tEXt" + body) & 0xffffffff) + src[33:]
+for i in range(10):
+    open(f"{d}/images/v{i}.png", "wb").write(variant(f"v{i}"))
+open(f"{d}/images/common.png", "wb").write(variant("common"))
+open(f"{d}/images/junk.png", "wb").write(b"not an image at all" * 8)
+special = {2: "common.png", 34: "common.png", 3: "junk.png", 37: "junk.png"}
+with open(f"{d}/rows.jsonl", "w") as f:
+    for i in range(40):
+        f.write(json.dumps({"image_id": special.get(i, f"v{i // 4}.png"), "question": f"Q{i}?", "answer": f"A{i}."}) + "\n")
+PY
+rpp() { pp --preprocess.input "$work/res/rows.jsonl" --preprocess.samples_per_shard 8 "$@"; }
+rpp --preprocess.output_dir "$work/res_full" >"$work/res_full.log" 2>&1
+check "fresh run decodes each distinct image once (12)" grep -q "decoded 12 image(s)" "$work/res_full.log"
+check "fresh run writes a work record per shard" test "$(ls "$work/res_full/train" | grep -c '^shard-.*\.work\.json$')" -eq 5
+cp -r "$work/res_full" "$work/res_cut"
+rm -f "$work/res_cut/train/shard-0000"[34]".h5" "$work/res_cut/train/shard-0000"[34]".work.json" \
+  "$work/res_cut/train/manifest.json" "$work/res_cut/train/rejects.jsonl"
+mkdir -p "$work/res/moved" && mv "$work/res/images/v"[0-5]".png" "$work/res/moved/"
+rpp --preprocess.output_dir "$work/res_cut" >"$work/res_cut.log" 2>&1
+check "resume succeeds although kept shards' image files are gone" test $? -eq 0
+check "resume kept 3 shards and decoded only the 4 images of the 2 lost ones" \
+  grep -q "(3 reused); decoded 4 image(s)" "$work/res_cut.log"
+check "resumed run has the fresh run's checksums" \
+  test "$(summary "$work/res_full/train/manifest.json")" = "$(summary "$work/res_cut/train/manifest.json")"
+check "resumed run rejects the same rows for the same reasons (bad image homed in a kept shard)" \
+  bash -c "cmp -s '$work/res_full/train/rejects.jsonl' '$work/res_cut/train/rejects.jsonl' && grep -q '\"row\":37' '$work/res_cut/train/rejects.jsonl'"
+echo "a changed shard is not kept" >>"$work/res_cut/train/shard-00001.h5"
+mv "$work/res/moved/"*.png "$work/res/images/"
+rpp --preprocess.output_dir "$work/res_cut" >"$work/res_bad.log" 2>&1
+check "a shard whose bytes no longer match its record is rewritten" grep -q "(4 reused); decoded 2 image(s)" "$work/res_bad.log"
+check "... and the run again has the fresh run's checksums" \
+  test "$(summary "$work/res_full/train/manifest.json")" = "$(summary "$work/res_cut/train/manifest.json")"
 
 # 4. Train/validation image leak report.
 python3 - "$work/bad" <<'PY'

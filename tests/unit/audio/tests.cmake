@@ -46,3 +46,17 @@ target_include_directories(media_audio_parity_test PRIVATE ${CMAKE_CURRENT_LIST_
 set_tests_properties(media_audio_parity_test PROPERTIES
   FIXTURES_REQUIRED media_audio_refs
   ENVIRONMENT "OMNITUNE_AUDIO_REFS=${_omnitune_audio_refs}")
+
+# Audio through the preprocessing pipeline (Gemma 3n): message and flat rows, dedup, the stored
+# features vs the extractor, audio tokens, rejects, resume from work records; on 1 and 2 ranks.
+omnitune_add_mpi_test(preprocess_audio_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/preprocess_audio_test.cpp
+  LIBS omnitune_preprocess_pipeline omnitune_sample omnitune_media_audio
+  NP 1 2
+  LABELS "unit;audio;data")
+target_include_directories(preprocess_audio_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/unit)
+# Its Parquet case reads hf_audio.parquet from the generated Parquet test data (tests/unit/parquet).
+set_property(TEST preprocess_audio_test.np1 preprocess_audio_test.np2 APPEND PROPERTY
+  ENVIRONMENT "OMNITUNE_PARQUET_TEST_DATA=${CMAKE_CURRENT_BINARY_DIR}/parquet_test_data")
+set_property(TEST preprocess_audio_test.np1 preprocess_audio_test.np2 APPEND PROPERTY
+  FIXTURES_REQUIRED parquet_test_data)

@@ -12,6 +12,8 @@
 // column; 3 row groups), types_v2_{snappy,zstd} (the same through DELTA_BINARY_PACKED,
 // BYTE_STREAM_SPLIT, DELTA_LENGTH_BYTE_ARRAY and RLE_DICTIONARY), many_row_groups (9 groups),
 // hf_image (HF Image layout with 5-210 KB payloads and the `huggingface` key-value metadata),
+// hf_audio (HF Image + Audio structs holding the real fixture PNG, WAV and FLAC bytes: the
+// preprocessing pipeline's audio column test reads it too),
 // list_column (refused), empty (no row groups), codec_lz4 / codec_brotli (refused by name).
 // Files (byte by byte): handmade_fallback, handmade_v2 (see their functions below).
 //
@@ -269,6 +271,34 @@ async function writeDuckdbFiles() {
     rows: 40, seed: 5,
     copyOptions: `COMPRESSION snappy, KV_METADATA {huggingface: ${sqlStr(hf)}}`,
     expect: { kv: { huggingface: hf } },
+  });
+  // HF Image + Audio features with the real shared fixtures (../shared beside the repository):
+  // embedded clips, a null Audio struct and a clip given by path only.
+  const fixtures = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../shared/fixtures');
+  const readFixture = (rel) => {
+    const p = path.join(fixtures, rel);
+    if (!fs.existsSync(p)) throw new Error(`missing fixture ${p}: shared/fixtures must sit beside the repository`);
+    return fs.readFileSync(p);
+  };
+  const xray = readFixture('images/cxr-gray-512.png');
+  const wav = readFixture('audio/jfk-16k-mono.wav');
+  const flac = readFixture('audio/jfk-44k1-stereo.flac');
+  const hfAudio = JSON.stringify({
+    info: { features: { image: { _type: 'Image' }, audio: { sampling_rate: 16000, _type: 'Audio' },
+      question: { dtype: 'string', _type: 'Value' }, answer: { dtype: 'string', _type: 'Value' } } },
+  });
+  await writeDuckdbFile(con, 'hf_audio', {
+    columns: [
+      scalar('row', 'INTEGER', 'INT32', false, (i) => i),
+      imageStruct('image', () => ({ bytes: xray, path: 'cxr-gray-512.png' })),
+      imageStruct('audio', (i) => [{ bytes: wav, path: 'jfk.wav' }, { bytes: flac, path: 'jfk.flac' }, null,
+        { bytes: null, path: 'jfk.wav' }][i]),
+      scalar('question', 'VARCHAR', 'BYTE_ARRAY', true, (i) => `What is said in clip ${i}?`),
+      scalar('answer', 'VARCHAR', 'BYTE_ARRAY', true, () => 'Ask not what your country can do for you.'),
+    ],
+    rows: 4, seed: 6,
+    copyOptions: `COMPRESSION snappy, KV_METADATA {huggingface: ${sqlStr(hfAudio)}}`,
+    expect: { kv: { huggingface: hfAudio } },
   });
   // A list column (repeated): reading it is a clear Error, the other column still reads.
   await con.run('DROP TABLE IF EXISTS t');

@@ -210,6 +210,16 @@ TEST(GeneratedParquet, HuggingFaceImageStructsKeepNullStructsAndNullFieldsApart)
   EXPECT_EQ(bytes.bytes[4].substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
 }
 
+TEST(GeneratedParquet, HuggingFaceAudioStructsHoldTheFixtureClips) {
+  expect_file_matches("hf_audio");
+  const ParquetFile f = ParquetFile::open(data_dir() + "/hf_audio.parquet");
+  const ColumnData bytes = f.read_column(0, "audio.bytes");
+  EXPECT_EQ(bytes.bytes[0].substr(0, 4), "RIFF");
+  EXPECT_EQ(bytes.bytes[1].substr(0, 4), "fLaC");
+  EXPECT_FALSE(bytes.valid[2]);  // a null Audio struct
+  EXPECT_FALSE(bytes.valid[3]);  // a clip given by path only
+}
+
 TEST(GeneratedParquet, DictionaryFallbackToPlainMidChunk) {
   expect_file_matches("handmade_fallback");
 }
@@ -237,7 +247,7 @@ TEST(GeneratedParquet, EveryGeneratedFileIsChecked) {
     if (e.path().extension() == ".json") found.insert(e.path().stem().string());
   EXPECT_EQ(found, (std::set<std::string>{
                        "types_uncompressed", "types_snappy", "types_gzip", "types_zstd",
-                       "types_v2_snappy", "types_v2_zstd", "many_row_groups", "hf_image",
+                       "types_v2_snappy", "types_v2_zstd", "many_row_groups", "hf_image", "hf_audio",
                        "handmade_fallback", "handmade_v2", "list_column", "empty",
                        "codec_lz4", "codec_brotli"}));
 }
