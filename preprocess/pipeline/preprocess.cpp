@@ -21,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
@@ -579,9 +580,8 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       const bool stale = (rest == ".h5" || rest == ".work.json") && std::stoll(name.substr(6, 5)) >= n_shards;
       if (stale || rest.find(".tmp") != std::string::npos) fs::remove(e.path());
     }
-    const fs::path tmp = out_dir / "manifest.json.tmp";
-    std::ofstream(tmp) << manifest.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-    fs::rename(tmp, out_dir / "manifest.json");
+    write_text_file_atomic((out_dir / "manifest.json").string(),
+                           manifest.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
     OT_LOG_INFO("preprocess ", s.split, ": ", sum.samples, " samples (", sum.rejected, " rejected), ", sum.images,
                 " distinct images, ", sum.audio, " distinct audio clips, ", sum.tokens, " tokens in ", n_shards,
                 " shard(s) (", sum.shards_reused, " reused); decoded ", sum.images_decoded, " image(s) and ",

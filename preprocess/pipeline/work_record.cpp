@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/sha256.h"
 
@@ -17,17 +18,8 @@ fs::path work_record_path(const fs::path& shard_file) {
 }
 
 void work_record_write(const fs::path& shard_file, const json& record) {
-  const fs::path path = work_record_path(shard_file);
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << record.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    out.close();
-    OT_REQUIRE(out.good(), "cannot write ", tmp.string(), " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  OT_REQUIRE(!ec, "cannot rename ", tmp.string(), " to ", path.string(), ": ", ec.message());
+  write_text_file_atomic(work_record_path(shard_file).string(),
+                         record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 std::optional<json> work_record_load_verified(const fs::path& shard_file, const std::string& config_sha256,

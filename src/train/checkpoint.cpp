@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/safetensors.h"
@@ -31,18 +32,6 @@ std::string rank_file(int r) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "rank_%05d.safetensors", r);
   return buf;
-}
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    OT_REQUIRE(out, "cannot write ", tmp);
-    out << text;
-    out.flush();
-    OT_REQUIRE(out, "cannot write ", tmp, " (disk full?)");
-  }
-  fs::rename(tmp, path);
 }
 
 std::string read_text(const std::string& path) {
@@ -178,10 +167,10 @@ std::string checkpoint_save(const std::string& root, const TrainerState& state, 
     j["config_yaml"] = state.config_yaml;
     j["metrics"] = state.metrics;
     for (int r = 0; r < world.size(); ++r) j["files"][rank_file(r)] = hashes[r];
-    write_text_atomic((tmp_dir / "meta.json").string(), j.dump(1));
+    write_text_file_atomic((tmp_dir / "meta.json").string(), j.dump(1));
     fs::remove_all(final_dir);
     fs::rename(tmp_dir, final_dir);
-    write_text_atomic((fs::path(root) / "LATEST").string(), name + "\n");
+    write_text_file_atomic((fs::path(root) / "LATEST").string(), name + "\n");
     prune(root, keep_last);
     OT_LOG_INFO("checkpoint: wrote ", final_dir.string(), " (", world.size(), " rank files)");
   }
