@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# Functions shared by the sbatch templates (preprocess.sh, generate.sh; finetune.sh will use the
-# same ones): the run directory and its logs, the resolved config copy, the pyxis container flags,
-# the srun line, NCCL defaults, and a dry-run mode. Sourced, never executed. Every setting is an
-# environment variable with a default (docs/cluster.md lists them); user values are passed as
-# arguments, quoted, never eval'd.
+# Functions shared by the sbatch templates (preprocess.sh, finetune.sh, generate.sh): the run
+# directory and its logs, the resolved config copy, the pyxis container flags, the srun line,
+# NCCL defaults, and a dry-run mode. Sourced, never executed. Every setting is an environment
+# variable with a default (docs/cluster.md lists them); user values are passed as arguments,
+# quoted, never eval'd.
 #
 #   DRY_RUN=1         print the exact commands (srun lines, exports) instead of running them
 #   CONFIG            the YAML recipe (each template has its own default)
@@ -97,6 +97,8 @@ ot_setup() {
   case $root in /*) ;; *) root=$PWD/$root ;; esac
   RUN_DIR=${RUN_DIR:-$root/$OT_KIND-$OT_JOB_ID}
   export HDF5_USE_FILE_LOCKING=${HDF5_USE_FILE_LOCKING:-FALSE}
+  # Threads per rank (LibTorch intra-op, image decoding) follow the CPUs SLURM gives each task.
+  if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}; fi
   OT_JOB_LOG=""
   if ot_dry_run; then
     ot_log "DRY_RUN=1: printing the commands of this $OT_KIND job instead of running them"

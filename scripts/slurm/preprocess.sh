@@ -29,8 +29,6 @@ source "$OMNITUNE_ROOT/scripts/slurm/lib.sh" || { echo "cannot read $OMNITUNE_RO
 
 CONFIG=${CONFIG:-configs/preprocess_medpix.yaml}
 ot_setup preprocess
-# The preprocessor's image-decode threads follow the CPUs SLURM gives each task.
-if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}; fi
 ot_program_args "$@"
 ot_resolve_config omnitune-preprocess "${OT_ARGS[@]}"
 ot_srun_cmd -- omnitune-preprocess "${OT_ARGS[@]}"

@@ -1,6 +1,8 @@
 // omnitune-train: fine-tunes a Gemma 3 model (SFT or LoRA) on preprocessed shards over a DP x TP
 // mesh. What `sbatch scripts/slurm/finetune.sh` runs on every rank.
 //   mpirun -np 2 omnitune-train --config configs/tiny_lora.yaml [--resume auto] [--a.b value ...]
+// Exit status: 0 finished (or stopped at train.stop_at_step), 2 stopped by SIGUSR1/SIGTERM with a
+// checkpoint written (scripts/slurm/finetune.sh requeues on 2, like omnitune-generate), 1 error.
 #include "apps/app_startup.h"
 #include "core/log.h"
 #include "data/loader_config.h"
@@ -28,7 +30,6 @@ int main(int argc, char** argv) {
     if (!ctx) return 0;
     DeviceMesh mesh(*ctx->world, rt.topology(), ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
     TrainOutcome out = run_training(ctx->config, *ctx->world, mesh, ctx->config.get_string("resume"));
-    (void)out;
-    return 0;
+    return out.stopped_by_signal ? 2 : 0;
   });
 }

@@ -230,21 +230,22 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
         OT_LOG_WARN(planned ? str_cat("train.stop_at_step=", st.step) : str_cat("stop requested (signal ", stop_signal_number(), ")"),
                     ": checkpointing at step ", st.step);
       save();
-      out.stopped_by_signal = true;
+      out.stopped_early = true;
+      out.stopped_by_signal = !planned;
       break;
     }
     if (last || (t.ckpt_every_steps > 0 && st.step % t.ckpt_every_steps == 0)) save();
   }
   out.steps_done = st.step;
-  if (!out.stopped_by_signal && t.export_format != "none") {
+  if (!out.stopped_early && t.export_format != "none") {
     ExportOptions eo;
     eo.format = t.export_format;
     out.export_dir = t.run_dir + "/export-" + t.export_format;
     export_model(engine, t, eo, out.export_dir, world);
   }
   if (root)
-    OT_LOG_INFO(out.stopped_by_signal ? "stopped" : "finished", " at step ", st.step, "/", total_steps,
-                "; checkpoint ", out.last_checkpoint, out.stopped_by_signal ? " (resume with --resume auto)" : "");
+    OT_LOG_INFO(out.stopped_early ? "stopped" : "finished", " at step ", st.step, "/", total_steps,
+                "; checkpoint ", out.last_checkpoint, out.stopped_early ? " (resume with --resume auto)" : "");
   return out;
 }
 

@@ -14,7 +14,8 @@ namespace omnitune {
 
 struct TrainOutcome {
   int64_t steps_done = 0;
-  bool stopped_by_signal = false;
+  bool stopped_early = false;      // before max_steps: a stop signal or train.stop_at_step
+  bool stopped_by_signal = false;  // a rank got SIGUSR1/SIGTERM (omnitune-train then exits 2)
   std::string last_checkpoint;
   std::string export_dir;  // checkpoint.export at the end of the run, "" when none
   double last_loss = 0, last_val_loss = -1;

@@ -180,7 +180,8 @@ assert [r["step"] for r in b] == [4, 5, 6], b
 assert all(abs(x["loss"] - y["loss"]) <= 1e-5 * abs(x["loss"]) for x, y in zip(a, b)), (a, b)
 PY
 
-# ---- SIGUSR1 (what SLURM sends with --signal=USR1@<s> before the time limit): checkpoint and exit 0
+# ---- SIGUSR1 (what SLURM sends with --signal=USR1@<s> before the time limit): checkpoint and exit 2
+# ("stopped early, resumable": scripts/slurm/finetune.sh requeues the job on it)
 RUN_DIR="$work/sig" $mpi "$bin/omnitune-train" --config "$src/configs/tiny_lora_sample.yaml" \
   --step_scheduler.max_steps 100000 --step_scheduler.ckpt_every_steps 0 --checkpoint.export none >"$work/sig.log" 2>&1 &
 pid=$!
@@ -189,13 +190,13 @@ sleep 1
 kill -USR1 "$pid"
 wait "$pid"
 rc=$?
-check "SIGUSR1: exit 0 with a checkpoint at the step reached, resumable" python3 - "$work/sig" "$rc" <<'PY'
+check "SIGUSR1: exit 2 with a checkpoint at the step reached, resumable" python3 - "$work/sig" "$rc" <<'PY'
 import json, os, sys
 d, rc = sys.argv[1], int(sys.argv[2])
 steps = [json.loads(l)["step"] for l in open(d + "/metrics.jsonl")]
 latest = open(d + "/checkpoints/LATEST").read().strip()
 print(f"  rc {rc}, stopped after step {steps[-1]}, checkpoint {latest}")
-assert rc == 0 and 0 < steps[-1] < 100000 and latest.endswith(f"_step_{steps[-1]}")
+assert rc == 2 and 0 < steps[-1] < 100000 and latest.endswith(f"_step_{steps[-1]}")
 assert os.path.exists(f"{d}/checkpoints/{latest}/meta.json")
 PY
 

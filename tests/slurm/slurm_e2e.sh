@@ -7,6 +7,10 @@
 #     (srun --mpi=pmix): the answers JSONL equals a local single-rank run byte for byte, the
 #     evaluation is written, the NCCL defaults are exported on the GPU partition;
 #   - the same template from an interactive allocation (salloc): a rerun that generates nothing;
+#   - sbatch --wait scripts/slurm/finetune.sh (tiny LoRA recipe) on 2 tasks across the 2 nodes:
+#     losses bit-identical to a local 2-rank mpirun, checkpoint, PEFT export, run dir contents;
+#   - SIGUSR1 to a running finetune.sh job: checkpoint, exit 2, requeue, the requeued job continues
+#     from LATEST and its losses equal an uninterrupted run bit for bit;
 #   - SIGUSR1 to a running generate.sh job (as --signal=USR1@T sends): the ranks stop, the job
 #     requeues itself and finishes only the rest, equal to an uninterrupted run;
 #   - DRY_RUN=1: the exact srun lines, with the pyxis flags when CONTAINER_IMAGE is set;
@@ -138,6 +142,64 @@ check "requeue: the requeued job answers only the rest and sbatch --wait exits 0
   sh -c "test $rc -eq 0 && grep -Eq ' [1-9][0-9]* already answered in .*, [1-9][0-9]* to generate' '$rq_out'"
 check "requeue: the answers equal an uninterrupted local run" cmp -s "$work/gen/requeue.jsonl" "$work/gen/requeue-local.jsonl"
 
+# ---- fine-tuning: LoRA with the tiny recipe on 2 tasks across the 2 nodes (fake GPUs: CPU LibTorch).
+# --time must exceed finetune.sh's --signal=USR1@600 lead, or SLURM signals the step at its start.
+SHARDS_DIR="$work/shards" mpirun -np 1 "$bin/omnitune-preprocess" --config configs/preprocess_sample.yaml \
+  >"$work/pre-train.log" 2>&1
+ft_args=(--step_scheduler.max_steps 12 --step_scheduler.ckpt_every_steps 6 --step_scheduler.val_every_steps 6)
+CONFIG=configs/tiny_lora_sample.yaml \
+  sbatch --wait --parsable --nodes=2 --ntasks-per-node=1 --gpus-per-node=1 --cpus-per-task=1 --time=20 \
+  --output="$work/ft-%j.out" scripts/slurm/finetune.sh "${ft_args[@]}" >"$work/ft-submit.log" 2>&1
+rc=$?
+ft_job=$(head -1 "$work/ft-submit.log" | tr -dc '0-9')
+ft_run="$work/runs/finetune-$ft_job"
+check "finetune.sh: sbatch --wait exits 0" test "$rc" -eq 0
+mpirun -np 2 "$bin/omnitune-train" --config configs/tiny_lora_sample.yaml "${ft_args[@]}" \
+  --train.run_dir "$work/ft-local" >"$work/ft-local.log" 2>&1
+# same_losses A B: the two runs' metrics.jsonl have the same steps and bit-identical losses.
+same_losses() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = ([(r["step"], r["loss"]) for r in map(json.loads, open(p))] for p in sys.argv[1:3])
+assert a == b and len(a) > 0, (a, b)
+PY
+}
+check "finetune.sh: 12 steps with losses bit-identical to a local 2-rank mpirun" \
+  same_losses "$ft_run/metrics.jsonl" "$work/ft-local/metrics.jsonl"
+check "finetune.sh: checkpoint LATEST at step 12, PEFT export, resolved config and rank logs in the run dir" \
+  sh -c "grep -q '_step_12\$' '$ft_run/checkpoints/LATEST' && test -s '$ft_run/export-peft/adapter_model.safetensors' \
+         && grep -q 'max_steps: 12' '$ft_run/config.yaml' && test -s '$ft_run/logs/rank0.log' -a -e '$ft_run/logs/rank1.log' \
+         && grep -q 'srun --mpi=pmix' '$ft_run/job.log' && grep -q '^SLURM_JOB_NUM_NODES=2' '$ft_run/env.txt'"
+
+# ---- fine-tuning requeue: SIGUSR1 mid-run -> checkpoint, exit 2, the job requeues itself and the
+# requeued job continues from LATEST in the same run dir; the losses equal an uninterrupted run.
+rq_ft_args=(--step_scheduler.max_steps 40 --step_scheduler.ckpt_every_steps 0 --step_scheduler.val_every_steps 0
+            --checkpoint.export none)
+CONFIG=configs/tiny_lora_sample.yaml \
+  sbatch --wait --parsable --nodes=1 --ntasks-per-node=2 --gpus-per-node=2 --cpus-per-task=1 --time=20 \
+  --output="$work/ftrq-%j.out" scripts/slurm/finetune.sh "${rq_ft_args[@]}" >"$work/ftrq-submit.log" 2>&1 &
+sbatch_pid=$!
+ftrq_job=""
+for _ in $(seq 1200); do
+  [ -n "$ftrq_job" ] || ftrq_job=$(head -1 "$work/ftrq-submit.log" 2>/dev/null | tr -dc '0-9')
+  if [ -n "$ftrq_job" ] && [ "$(wc -l <"$work/runs/finetune-$ftrq_job/metrics.jsonl" 2>/dev/null || echo 0)" -ge 3 ]; then break; fi
+  kill -0 "$sbatch_pid" 2>/dev/null || break
+  sleep 0.05
+done
+scancel --signal=USR1 "$ftrq_job"
+wait "$sbatch_pid"
+rc=$?
+mpirun -np 2 "$bin/omnitune-train" --config configs/tiny_lora_sample.yaml "${rq_ft_args[@]}" \
+  --train.run_dir "$work/ftrq-local" >"$work/ftrq-local.log" 2>&1
+ftrq_out="$work/ftrq-$ftrq_job.out"
+check "finetune requeue: the signalled step checkpoints and exits 2, the job requeues itself" \
+  sh -c "grep -q 'step exit status 2' '$ftrq_out' && grep -q 'requeueing job $ftrq_job (restart 0)' '$ftrq_out'"
+check "finetune requeue: the requeued job continues from LATEST and sbatch --wait exits 0" \
+  sh -c "test $rc -eq 0 && grep -q 'continuing from checkpoint epoch_[0-9]*_step_[0-9]* (restart 1)' '$ftrq_out' \
+         && grep -q '_step_40\$' '$work/runs/finetune-$ftrq_job/checkpoints/LATEST'"
+check "finetune requeue: 40 steps, losses bit-identical to an uninterrupted run" \
+  same_losses "$work/runs/finetune-$ftrq_job/metrics.jsonl" "$work/ftrq-local/metrics.jsonl"
+
 # ---- DRY_RUN: the exact srun lines, with and without a container image
 has_line() { printf '%s\n' "$1" | grep -qxF -- "$2"; }  # has_line TEXT LINE: LINE is one of TEXT's lines
 dry() { env -u SLURM_JOB_ID -u OMNITUNE_BIN_DIR -u CONFIG DRY_RUN=1 RUN_ROOT=/runs "$@" 2>"$work/dry.err"; }
@@ -153,7 +215,10 @@ out=$(dry SRUN_MPI=pmi2 CONFIG=/cfg/pre.yaml OMNITUNE_BIN_DIR="$bin" bash script
 check "DRY_RUN preprocess.sh without an image: host binaries, no pyxis flags, SRUN_MPI honoured" \
   has_line "$out" \
   "srun --mpi=pmi2 --kill-on-bad-exit=1 $bin/omnitune-preprocess --config /cfg/pre.yaml --logging.rank_files true --logging.dir /runs/preprocess-dryrun/logs --preprocess.split train"
-check "DRY_RUN runs nothing and creates no run directory" test ! -e /runs/generate-dryrun -a ! -e /runs/preprocess-dryrun
+out=$(dry CONTAINER_IMAGE=/images/omnitune+cuda.sqsh bash scripts/slurm/finetune.sh --optimizer.lr 2e-4)
+check "DRY_RUN finetune.sh with CONTAINER_IMAGE: run dir, resume auto and the user's overrides last" \
+  has_line "$out" "srun --mpi=pmix --kill-on-bad-exit=1 --container-image=/images/omnitune+cuda.sqsh --container-mounts=$src:$src --container-workdir=$src --no-container-mount-home /opt/omnitune/bin/omnitune-train --config configs/gemma3_4b_medpix_lora.yaml --logging.rank_files true --logging.dir /runs/finetune-dryrun/logs --train.run_dir /runs/finetune-dryrun --resume auto --optimizer.lr 2e-4"
+check "DRY_RUN runs nothing and creates no run directory" test ! -e /runs/generate-dryrun -a ! -e /runs/preprocess-dryrun -a ! -e /runs/finetune-dryrun
 
 elapsed=$(( $(date +%s) - t_start ))
 echo "slurm_e2e: ${elapsed} s"
