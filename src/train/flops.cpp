@@ -9,6 +9,13 @@
 
 namespace omnitune {
 
+double causal_attention_pairs(int64_t length, int64_t window) {
+  const double n = double(length);
+  if (window <= 0 || length <= window) return n * (n + 1) / 2;
+  const double w = double(window);
+  return w * (w + 1) / 2 + (n - w) * w;  // the first w queries see 1..w keys, the rest w each
+}
+
 double train_step_flops(const Gemma3Config& cfg, const StepShape& s) {
   const auto& t = cfg.text;
   const double D = double(t.hidden_size), F = double(t.intermediate_size), hd = double(t.head_dim);
@@ -17,12 +24,14 @@ double train_step_flops(const Gemma3Config& cfg, const StepShape& s) {
   const double block = D * H * hd + 2 * D * KV * hd + H * hd * D + 3 * D * F;
   const double lm = double(t.num_hidden_layers) * block + D * double(t.vocab_size);
   double flops = (s.lm_weights_trained ? 6.0 : 4.0) * lm * double(s.tokens);
-  const double avg_len = s.sequences > 0 ? double(s.tokens) / double(s.sequences) : 0.0;
-  for (int64_t l = 0; l < t.num_hidden_layers; ++l) {
-    double keys = avg_len / 2;  // causal
-    if (t.layer_is_sliding.at(l)) keys = std::min(keys, double(t.sliding_window));
-    flops += 12.0 * H * hd * double(s.tokens) * keys;
+  double pairs_global = s.pairs_global, pairs_sliding = s.pairs_sliding;
+  if (pairs_global < 0 || pairs_sliding < 0) {  // the average-length estimate
+    const int64_t avg_len = s.sequences > 0 ? s.tokens / s.sequences : 0;
+    pairs_global = double(s.sequences) * causal_attention_pairs(avg_len, 0);
+    pairs_sliding = double(s.sequences) * causal_attention_pairs(avg_len, t.sliding_window);
   }
+  for (int64_t l = 0; l < t.num_hidden_layers; ++l)
+    flops += 12.0 * H * hd * (t.layer_is_sliding.at(l) ? pairs_sliding : pairs_global);
   if (cfg.has_vision && s.images > 0) {
     const auto& v = cfg.vision;
     const double vD = double(v.hidden_size), vF = double(v.intermediate_size);

@@ -165,14 +165,23 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     const double t0 = now_s();
     std::vector<TrainBatch> micro = loader.next_step();
     int64_t tokens = 0, inputs = 0, images = 0;
+    double pairs_global = 0, pairs_sliding = 0;  // attention work of this rank's sequences (MFU)
     for (const auto& b : micro) {
       tokens += b.num_loss_tokens;
       inputs += b.attention_mask.sum().item<int64_t>();
       images += b.pixel_values.defined() ? b.pixel_values.size(0) : 0;
+      const at::Tensor lengths = b.attention_mask.sum(1).to(at::kLong).contiguous();
+      for (int64_t i = 0; i < lengths.size(0); ++i) {
+        const int64_t n = lengths.data_ptr<int64_t>()[i];
+        pairs_global += causal_attention_pairs(n, 0);
+        pairs_sliding += causal_attention_pairs(n, tm.config.text.sliding_window);
+      }
     }
     tokens = all_reduce_sum(dp, tokens);
     inputs = all_reduce_sum(dp, inputs);
     images = all_reduce_sum(dp, images);
+    pairs_global = all_reduce_sum(dp, pairs_global);
+    pairs_sliding = all_reduce_sum(dp, pairs_sliding);
     double loss_sum = 0;
     if (tokens > 0)
       for (const auto& b : micro) loss_sum += engine.forward_backward(to_micro_batch(b), double(tokens)).loss_sum;
@@ -203,8 +212,10 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
                 {"samples_per_s", double(t.global_batch_size) / dt},
                 {"step_time_s", dt},
                 {"loss_tokens", double(tokens)}};
-    const double flops = train_step_flops(tm.config, {inputs, t.global_batch_size, images, vision_trained,
-                                                       t.peft.method != "lora"});
+    StepShape shape{inputs, t.global_batch_size, images, vision_trained, t.peft.method != "lora"};
+    shape.pairs_global = pairs_global;
+    shape.pairs_sliding = pairs_sliding;
+    const double flops = train_step_flops(tm.config, shape);
     m.values["mfu"] = flops / dt / (peak * world.size());
     at::Tensor rss = at::full({1}, peak_rss_bytes(), at::kLong);
     world.all_reduce(rss, ReduceOp::Max);
