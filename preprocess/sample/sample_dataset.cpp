@@ -38,7 +38,8 @@ Image draw(const Finding& f, int w, int h, int channels, std::mt19937_64& rng) {
   Image img = make_image(w, h, channels);
   std::uniform_int_distribution<int> noise(0, 24);
   for (auto& p : img.pixels) p = static_cast<uint8_t>(10 + noise(rng));
-  const double r = std::min(w, h) * 0.18;
+  // Large enough that the tiny VLM's 64-pixel, 16-token view shows shape and colour (docs/training.md).
+  const double r = std::min(w, h) * 0.3;
   double cx = w / 2.0, cy = h / 2.0;
   if (f.where == "left") cx = w * 0.25;
   if (f.where == "right") cx = w * 0.75;
