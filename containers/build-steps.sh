@@ -34,7 +34,7 @@ die() { log "ERROR: $*"; exit 1; }
 packages() {
   local common=(build-essential cmake pkg-config libyaml-cpp-dev nlohmann-json3-dev libsentencepiece-dev
                 libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
-                libsnappy-dev libzstd-dev zlib1g-dev)
+                libsnappy-dev libzstd-dev zlib1g-dev libssl-dev)
   case $1 in
     cpu) printf '%s\n' "${common[@]}" libtorch-dev libopenblas0-pthread libopenmpi-dev openmpi-bin \
                        libhdf5-openmpi-dev ;;

@@ -31,6 +31,8 @@ PACKAGES=(
   libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
+  # SHA-256 of shards and checkpoints (libcrypto)
+  libssl-dev
   # tests: GoogleTest; clang + its runtime libraries for the libFuzzer target; Pillow and numpy for
   # the image and audio references; matplotlib for plot_metrics.py; Node.js + npm for the
   # DuckDB-written Parquet test files

@@ -18,6 +18,8 @@ PACKAGES=(
   libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
+  # SHA-256 of shards and checkpoints (libcrypto)
+  libssl-dev
   # tests: GoogleTest, clang for libFuzzer, Pillow and numpy for the image and audio references
   libgtest-dev clang python3-pil python3-numpy python3-matplotlib
   # bench: the Python baseline of bench/preprocess (Pillow + h5py)

@@ -65,6 +65,10 @@ ImageProcessorConfig image_processor_load(const std::string& path) {
   return image_processor_parse(ss.str(), file);
 }
 
+double image_processor_effective_rescale(const ImageProcessorConfig& cfg) {
+  return cfg.do_rescale ? cfg.rescale_factor : 1.0;
+}
+
 std::vector<float> image_processor_normalize(const uint8_t* rgb, int width, int height,
                                              const ImageProcessorConfig& cfg) {
   const size_t plane = static_cast<size_t>(width) * height;
@@ -73,7 +77,7 @@ std::vector<float> image_processor_normalize(const uint8_t* rgb, int width, int 
     // Per channel, each of the 256 input values maps to one output: a lookup table.
     float lut[256];
     for (int v = 0; v < 256; ++v) {
-      double x = cfg.do_rescale ? v * cfg.rescale_factor : v;
+      double x = v * image_processor_effective_rescale(cfg);
       if (cfg.do_normalize) x = (x - cfg.mean[c]) / cfg.std[c];
       lut[v] = static_cast<float>(x);
     }

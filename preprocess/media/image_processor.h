@@ -30,6 +30,10 @@ struct ImageProcessorConfig {
 ImageProcessorConfig image_processor_load(const std::string& path);
 ImageProcessorConfig image_processor_parse(const std::string& json_text, const std::string& where);
 
+// The factor uint8 values are multiplied by: rescale_factor, or 1 when do_rescale is false. This
+// is what shards record (image_rescale_factor) and what the loader applies.
+double image_processor_effective_rescale(const ImageProcessorConfig& cfg);
+
 // uint8 HWC RGB (already width x height) -> float CHW, rescaled and normalised. The arithmetic
 // is done in double and stored as float, as HF's slow processor does.
 std::vector<float> image_processor_normalize(const uint8_t* rgb, int width, int height,

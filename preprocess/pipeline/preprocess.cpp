@@ -368,7 +368,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       const ImageProcessorConfig& proc = model.media.image;
       hdr.image_height = proc.height;
       hdr.image_width = proc.width;
-      hdr.rescale_factor = proc.rescale_factor;
+      hdr.rescale_factor = image_processor_effective_rescale(proc);  // 1 when do_rescale is false
       hdr.do_normalize = proc.do_normalize ? 1 : 0;
       hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
       hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
@@ -548,7 +548,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
                   {"config_sha256", chash},
                   {"config", cfg.to_json()},
                   {"image", {{"height", model.media.image.height}, {"width", model.media.image.width},
-                             {"tokens_per_image", model.image_tokens}, {"rescale_factor", model.media.image.rescale_factor},
+                             {"tokens_per_image", model.image_tokens}, {"rescale_factor", image_processor_effective_rescale(model.media.image)},
                              {"do_normalize", model.media.image.do_normalize},
                              {"mean", model.media.image.mean}, {"std", model.media.image.std}}},
                   {"counts", {{"rows", n_rows}, {"samples", sum.samples}, {"rejected", sum.rejected},

@@ -86,6 +86,12 @@ ShardHeader ShardWriter::finish() {
       std::vector<uint8_t> rgb, gray;
       std::vector<std::string> sha;
       hsize_t n_rgb = 0, n_gray = 0;
+      // Exact sizes up front: a growing vector would copy (and page-fault) the pixels about twice
+      // over for a shard of hundreds of MB (bench/README.md, preprocessing).
+      size_t rgb_bytes = 0, gray_bytes = 0;
+      for (const ShardImage& im : images_) (im.channels == 3 ? rgb_bytes : gray_bytes) += im.pixels.size();
+      rgb.reserve(rgb_bytes);
+      gray.reserve(gray_bytes);
       for (const ShardImage& im : images_) {
         table.push_back(im.channels);
         table.push_back(static_cast<int64_t>(im.channels == 3 ? n_rgb++ : n_gray++));

@@ -30,6 +30,7 @@ omnitune_add_unit_test(media_image_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_decode_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/exif_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/image_resize_test.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/image_processor_test.cpp
   LIBS omnitune_media_image ${TURBOJPEG_LIBRARY}
   LABELS media)
 target_include_directories(media_image_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${TURBOJPEG_INCLUDE_DIR})
