@@ -407,6 +407,15 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
             reject(why);
             continue;
           }
+          // A multi-turn conversation can have images or clips after the first answer: cutting
+          // into their soft tokens would leave a sample whose media no longer match its tokens.
+          bool cuts_media = false;
+          for (size_t t = static_cast<size_t>(s.max_length); t < e.token_type.size() && !cuts_media; ++t)
+            cuts_media = e.token_type[t] != kTokenText;
+          if (cuts_media) {
+            reject(why + " and truncating would cut an image or audio item after the first answer");
+            continue;
+          }
           e.ids.resize(s.max_length);
           e.loss_mask.resize(s.max_length);
           e.token_type.resize(s.max_length);

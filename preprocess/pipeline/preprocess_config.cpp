@@ -30,7 +30,7 @@ void register_preprocess_config(ConfigSchema& s) {
   s.add({"preprocess.columns.id", ConfigType::String, "''", "column with a unique sample id ('' = <split>-<row>); duplicates are rejected", {}});
   s.add({"preprocess.max_length", ConfigType::Int, "2048", "longest tokenized conversation kept", {}});
   s.add({"preprocess.overlong", ConfigType::String, "drop",
-         "policy for conversations longer than max_length: drop the row, truncate the answer, or fail",
+         "policy for conversations longer than max_length: drop the row, truncate the answer (rows whose prompt or a later image/audio item would be cut are dropped), or fail",
          {"drop", "truncate_answer", "fail"}});
   s.add({"preprocess.samples_per_shard", ConfigType::Int, "256", "rows per shard (shard k holds rows k*N .. (k+1)*N-1)", {}});
   s.add({"preprocess.on_error", ConfigType::String, "skip",

@@ -193,6 +193,11 @@ std::unique_ptr<ShardReader> ShardReader::open(const std::string& path) {
   for (size_t i = 0; i < N; ++i)
     OT_REQUIRE(r->token_offset_[i] <= r->token_offset_[i + 1] && r->media_offset_[i] <= r->media_offset_[i + 1],
                path, ": offsets of sample ", i, " are not increasing (corrupt shard)");
+  // The media references the offsets point into: one (kind, shard, slot) triple per reference.
+  OT_REQUIRE(r->media_ref_.size() % 3 == 0 && r->media_offset_.front() == 0 &&
+                 size_t(r->media_offset_.back()) == r->media_ref_.size() / 3,
+             path, ": /samples/media_offset ends at ", r->media_offset_.back(), " but /samples/media_ref holds ",
+             r->media_ref_.size() / 3, " references (corrupt shard)");
   return r;
 }
 

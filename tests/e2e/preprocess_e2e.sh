@@ -97,6 +97,25 @@ check "on_error=fail stops with the row and reason" bash -c "[ $? -ne 0 ] && gre
 pp --preprocess.input "$work/bad/train.jsonl" --preprocess.output_dir "$work/trunc" --preprocess.columns.id id \
   --preprocess.max_length 300 --preprocess.overlong truncate_answer >"$work/trunc.log" 2>&1
 check "prompt longer than max_length is dropped even with truncate_answer" bash -c "grep -q '\"r9\"' '$work/trunc/train/rejects.jsonl'"
+# A multi-turn conversation whose second image lies beyond max_length: truncating the first answer
+# would drop that image's soft tokens, so the row is rejected with that reason (not kept broken).
+python3 - "$work/bad" <<'PY'
+import json, sys
+d = sys.argv[1]
+turn = lambda q: {"role": "user", "content": [{"type": "image", "image": "images/good.png"}, {"type": "text", "text": q}]}
+ans = lambda a: {"role": "assistant", "content": [{"type": "text", "text": a}]}
+with open(d + "/multi.jsonl", "w") as f:
+    f.write(json.dumps({"id": "m1", "messages": [turn("Q1?"), ans("at length " * 200), turn("Q2?"), ans("B.")]}) + "\n")
+    f.write(json.dumps({"id": "m2", "messages": [turn("Q1?"), ans("A."), turn("Q2?"), ans("B.")]}) + "\n")
+PY
+pp --preprocess.input "$work/bad/multi.jsonl" --preprocess.output_dir "$work/multi" --preprocess.max_length 300 \
+  --preprocess.overlong truncate_answer >"$work/multi.log" 2>&1
+check "multi-turn: truncation that would cut a later image rejects the row; the short one is kept" python3 -c "
+import json
+rej = [json.loads(l) for l in open('$work/multi/train/rejects.jsonl')]
+m = json.load(open('$work/multi/train/manifest.json'))
+assert m['counts']['samples'] == 1 and len(rej) == 1, (m['counts'], rej)
+assert 'would cut an image or audio item' in rej[0]['reason'], rej"
 
 # 3. SIGKILL mid-run, then resume: same checksums as the uninterrupted run.
 big="$work/big.jsonl"

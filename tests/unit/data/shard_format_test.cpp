@@ -188,3 +188,34 @@ TEST(ShardFormat, DamagedForeignAndMissingFilesAreClearErrors) {
   }
   EXPECT_THROW(ShardReader::open((d.path / "absent.h5").string()), Error);
 }
+
+// A media offset that points past the stored references (a damaged index) is an error at open,
+// naming the shard, instead of an out-of-range read on some later sample.
+TEST(ShardFormat, MediaOffsetsBeyondTheReferencesAreAnErrorAtOpen) {
+  TempDir d;
+  const std::string path = (d.path / "s.h5").string();
+  ShardWriter w(path, header());
+  w.add_image(image(3, 3));
+  ShardSample s = sample(5, 1);
+  s.media = {{MediaKind::Image, 1, 0}};
+  w.add_sample(s);
+  w.finish();
+  ASSERT_EQ(ShardReader::open(path)->sample(0).media.size(), 1u);
+  {  // the sample now claims two references where the shard stores one
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const hid_t ds = H5Dopen2(f, "/samples/media_offset", H5P_DEFAULT);
+    const int64_t offsets[2] = {0, 2};
+    ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, offsets), 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+  }
+  try {
+    ShardReader::open(path);
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path), std::string::npos) << m;
+    EXPECT_NE(m.find("media_offset ends at 2 but /samples/media_ref holds 1"), std::string::npos) << m;
+  }
+}
