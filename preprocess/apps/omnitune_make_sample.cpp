@@ -1,5 +1,5 @@
 // omnitune-make-sample: writes the synthetic MedPix-format sample dataset (see sample_dataset.h).
-//   omnitune-make-sample --out DIR [--train 48] [--validation 16] [--seed 1234]
+//   omnitune-make-sample --out DIR [--train 48] [--validation 16] [--seed 1234] [--audio 1]
 #include <cstdio>
 #include <string>
 
@@ -20,13 +20,14 @@ int main(int argc, char** argv) {
       else if (f == "--train") opt.train_rows = std::stoi(v);
       else if (f == "--validation") opt.validation_rows = std::stoi(v);
       else if (f == "--seed") opt.seed = std::stoull(v);
-      else OT_FAIL("unknown option ", f, ": usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S]");
+      else if (f == "--audio") opt.audio = v == "1" || v == "true";
+      else OT_FAIL("unknown option ", f, ": usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S] [--audio 1]");
     }
     OT_REQUIRE(!opt.out_dir.empty(), "usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S]");
     if (!rt.is_root()) return 0;  // one writer, even under mpirun
     SampleSummary s = make_sample_dataset(opt);
-    std::printf("sample dataset in %s: %d train + %d validation rows, %d images (leak: %s), tokenizer %s\n",
-                opt.out_dir.c_str(), s.train_rows, s.validation_rows, s.images, s.leak_image.c_str(),
+    std::printf("sample dataset in %s: %d train + %d validation rows, %d images (leak: %s), %d audio clips, tokenizer %s\n",
+                opt.out_dir.c_str(), s.train_rows, s.validation_rows, s.images, s.leak_image.c_str(), s.clips,
                 s.tokenizer.c_str());
     return 0;
   });

@@ -34,6 +34,7 @@ if(NOT TARGET omnitune_media_audio)
 
   add_library(omnitune_media_audio STATIC
     ${CMAKE_CURRENT_LIST_DIR}/audio_decode.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/audio_encode.cpp
     ${CMAKE_CURRENT_LIST_DIR}/audio_features.cpp
   )
   target_include_directories(omnitune_media_audio

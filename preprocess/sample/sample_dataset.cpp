@@ -2,6 +2,7 @@
 // the same bytes. Images: dark noisy background, one filled shape; gray images get white shapes.
 #include "sample/sample_dataset.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "media/audio_encode.h"
 #include "media/image.h"
 #include "media/image_encode.h"
 
@@ -78,6 +80,24 @@ std::vector<std::array<std::string, 3>> questions(const Finding& f) {
                (f.where == "centre" ? "in the centre" : "in the " + f.where + " half") + " of the image.",
            "from caption"}};
 }
+
+// One clip: `beeps` tones of 0.25 s at `hz` with 0.2 s gaps, 0.15 s of silence around them.
+std::vector<float> beep_clip(int beeps, double hz, int rate, int channels) {
+  const int tone = rate / 4, gap = rate / 5, edge = rate * 3 / 20;
+  const int frames = 2 * edge + beeps * tone + (beeps - 1) * gap;
+  std::vector<float> x(static_cast<size_t>(frames) * channels, 0.0f);
+  for (int b = 0; b < beeps; ++b) {
+    const int start = edge + b * (tone + gap);
+    for (int i = 0; i < tone; ++i) {
+      const double ramp = std::min(1.0, std::min(i, tone - 1 - i) / (0.01 * rate));  // no clicks
+      const float v = static_cast<float>(0.5 * ramp * std::sin(2.0 * M_PI * hz * i / rate));
+      for (int c = 0; c < channels; ++c) x[static_cast<size_t>(start + i) * channels + c] = v;
+    }
+  }
+  return x;
+}
+
+const char* kCounts[] = {"One", "Two", "Three"};
 
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
@@ -147,6 +167,43 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
   write_text(out / "validation.jsonl", val_jsonl);
   write_text(out / "conversations.jsonl", conv_jsonl);
 
+  // Audio (optional): clips after the images, with their own generator so the image set is the same.
+  if (opt.audio) {
+    fs::create_directories(out / "audio");
+    std::mt19937_64 arng(opt.seed ^ 0xa0d10ULL);
+    const int per_clip = 2;
+    const int train_clips = (opt.train_rows + per_clip - 1) / per_clip;
+    const int val_clips = (opt.validation_rows + per_clip - 1) / per_clip;
+    std::string audio_train, audio_val;
+    for (int k = 0; k < train_clips + val_clips; ++k) {
+      const int beeps = 1 + static_cast<int>(arng() % 3);
+      const bool high = arng() % 2 == 0;
+      const bool wav = k % 2 == 0;
+      const int rate = wav ? 16000 : 44100, channels = wav ? 1 : 2;
+      char name[32];
+      std::snprintf(name, sizeof name, "clip_%04d.%s", k, wav ? "wav" : "flac");
+      write_audio_file((out / "audio" / name).string(), beep_clip(beeps, high ? 880.0 : 330.0, rate, channels),
+                       channels, rate);
+      const std::array<std::array<std::string, 2>, 2> qa{{
+          {"How many beeps are in the clip?", std::string(kCounts[beeps - 1]) + (beeps == 1 ? " beep." : " beeps.")},
+          {"Is the tone high or low?", high ? "High." : "Low."}}};
+      const int first = k < train_clips ? k * per_clip : (k - train_clips) * per_clip;
+      const int limit = k < train_clips ? opt.train_rows : opt.validation_rows;
+      for (int q = 0; q < per_clip && first + q < limit; ++q) {
+        json row{{"id", std::string(k < train_clips ? "audio-train-" : "audio-validation-") + std::to_string(first + q)},
+                 {"messages",
+                  {{{"role", "user"},
+                    {"content", {{{"type", "audio"}, {"audio", std::string("audio/") + name}}, {{"type", "text"}, {"text", qa[q][0]}}}}},
+                   {{"role", "assistant"}, {"content", {{{"type", "text"}, {"text", qa[q][1]}}}}}}}};
+        (k < train_clips ? audio_train : audio_val) += row.dump() + "\n";
+        corpus += qa[q][0] + "\n" + qa[q][1] + "\n";
+      }
+    }
+    write_text(out / "audio_train.jsonl", audio_train);
+    write_text(out / "audio_validation.jsonl", audio_val);
+    sum.clips = train_clips + val_clips;
+  }
+
   // Tokenizer: spm_train on the texts plus every shape/colour/place word, with Gemma's ids and
   // special pieces (user-defined, so they are matched in text like the real vocabulary's).
   for (const char* w : kShapes) corpus += std::string(w) + " ";
@@ -157,11 +214,13 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
 
   write_text(out / "tokenizer" / "corpus.txt", corpus);
   const std::string prefix = (out / "tokenizer" / "tokenizer").string();
+  // The audio questions bring more characters than 320 pieces can hold with byte fallback.
+  const int vocab_size = opt.audio ? std::max(opt.vocab_size, 384) : opt.vocab_size;
   // Relative paths from inside the folder: the model records its training paths, and the same
   // seed must give the same bytes wherever the set is written.
   const std::string cmd =
       "cd '" + (out / "tokenizer").string() + "' && spm_train --input=corpus.txt --model_prefix=tokenizer"
-      " --model_type=bpe --vocab_size=" + std::to_string(opt.vocab_size) +
+      " --model_type=bpe --vocab_size=" + std::to_string(vocab_size) +
       " --hard_vocab_limit=false --byte_fallback=true --character_coverage=1.0 --split_digits=true"
       // Like Gemma's tokenizer: no dummy "▁" prefix, whitespace kept as written.
       " --add_dummy_prefix=false --remove_extra_whitespaces=false --normalization_rule_name=identity"
@@ -182,6 +241,7 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
   json manifest{{"generator", "omnitune-make-sample 0.1"}, {"seed", opt.seed}, {"train_rows", sum.train_rows},
                 {"validation_rows", sum.validation_rows}, {"images", sum.images}, {"leak_image", sum.leak_image},
                 {"files", files}};
+  if (opt.audio) manifest["clips"] = sum.clips;
   write_text(out / "manifest.json", manifest.dump(2) + "\n");
   write_text(out / "README.md",
              "# omnitune sample dataset\n\nSynthetic, MedPix-VQA-shaped data made by `omnitune-make-sample --seed " +
@@ -192,7 +252,11 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
                  "`question`, `answer`. Each image shows one shape; its kind, colour and position answer the questions.\n"
                  "- `conversations.jsonl`: the train rows as HF message lists (custom-dataset format).\n"
                  "- `tokenizer/tokenizer.model`: SentencePiece (BPE, byte fallback) trained on the texts, Gemma ids "
-                 "(<pad> 0, <eos> 1, <bos> 2, <unk> 3) and the Gemma special pieces.\n"
+                 "(<pad> 0, <eos> 1, <bos> 2, <unk> 3) and the Gemma special pieces.\n" +
+                 (opt.audio ? "- `audio/`, `audio_train.jsonl`, `audio_validation.jsonl`: " + std::to_string(sum.clips) +
+                                  " clips (WAV 16 kHz mono, FLAC 44.1 kHz stereo) of 1-3 beeps, high or low; HF message "
+                                  "rows asking how many beeps and which pitch (Gemma 3n).\n"
+                            : std::string()) +
                  "- Leak: `" + sum.leak_image + "` is used by a train row and by the first validation row, on purpose: "
                  "the preprocessor must report it.\n");
   return sum;

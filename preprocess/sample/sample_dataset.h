@@ -2,7 +2,8 @@
 // model weights cannot be downloaded here): real PNG and JPEG files showing one shape whose
 // kind, colour and position answer the questions, so a tiny model can visibly learn them;
 // MedPix columns as JSONL (train/validation, one deliberate train/validation image leak), the
-// same rows as HF message lists, and a SentencePiece tokenizer with the Gemma special pieces.
+// same rows as HF message lists, and a SentencePiece tokenizer with the Gemma special pieces;
+// optionally audio clips whose beep count and pitch answer spoken-audio questions (Gemma 3n).
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,15 @@ struct SampleOptions {
   int validation_rows = 16;
   uint64_t seed = 1234;
   int vocab_size = 320;
+  // Also write audio clips (audio/: WAV 16 kHz mono and FLAC 44.1 kHz stereo, alternating) of 1-3
+  // beeps at a high or low pitch, and HF message-list rows asking about them (audio_train.jsonl,
+  // audio_validation.jsonl: two questions per clip) for Gemma 3n. Off: the image set's bytes stay
+  // exactly what they are without it.
+  bool audio = false;
 };
 
 struct SampleSummary {
-  int train_rows = 0, validation_rows = 0, images = 0;
+  int train_rows = 0, validation_rows = 0, images = 0, clips = 0;
   std::string leak_image;  // the image used by both splits
   std::string tokenizer;   // path of tokenizer.model
 };

@@ -12,9 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/config.h"
 #include "core/config_schema.h"
+#include "core/sha256.h"
 #include "data/shard_format.h"
 #include "media/audio_decode.h"
 #include "media/audio_features.h"
@@ -323,6 +325,76 @@ TEST(PreprocessAudio, ResumeDecodesOnlyTheLostShardsMedia) {
   EXPECT_EQ(a["shards"], b["shards"]);
   EXPECT_EQ(a["counts"], b["counts"]);
   EXPECT_EQ(reject_reasons(full / "train"), reject_reasons(cut / "train"));
+}
+
+// omnitune-make-sample --audio: every clip decodes (WAV 16 kHz mono, FLAC 44.1 kHz stereo) and its
+// content is what its rows answer (beep count from the loud segments, pitch from zero crossings);
+// the rows preprocess for Gemma 3n into one feature matrix per clip, equal to the extractor's.
+TEST(PreprocessAudio, SampleClipsMatchTheirAnswersAndPreprocess) {
+  const AudioSet& set = audio_set();
+  const fs::path dir = set.root / "audio-sample";
+  if (is_root()) {
+    fs::remove_all(dir);
+    SampleOptions opt;
+    opt.out_dir = dir.string();
+    opt.audio = true;
+    EXPECT_EQ(make_sample_dataset(opt).clips, 32);  // 48 train + 16 validation rows, 2 per clip
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::ifstream rows_in(dir / "audio_train.jsonl");
+  int checked = 0;
+  std::set<std::string> distinct;  // SHA-256 of the training clips' bytes
+  for (std::string line; std::getline(rows_in, line);) {
+    const json row = json::parse(line);
+    const std::string file = row["messages"][0]["content"][0]["audio"];
+    const std::string question = row["messages"][0]["content"][1]["text"];
+    const std::string answer = row["messages"][1]["content"][0]["text"];
+    const AudioClip clip = decode_audio_file((dir / file).string());
+    distinct.insert(sha256_file((dir / file).string()));
+    EXPECT_EQ(clip.sample_rate, file.size() > 5 && file.substr(file.size() - 5) == ".flac" ? 44100 : 16000) << file;
+    int segments = 0, crossings = 0, loud = 0, toned = 0;
+    bool in_tone = false;
+    int quiet_run = 0;
+    for (size_t i = 0; i < clip.samples.size(); ++i) {
+      const float v = clip.samples[i];
+      const bool is_loud = std::abs(v) > 0.05f;
+      if (is_loud) {
+        ++loud;
+        quiet_run = 0;
+        if (!in_tone) ++segments;
+        in_tone = true;
+      } else if (++quiet_run > clip.sample_rate / 20) {  // 50 ms of silence ends a beep
+        in_tone = false;
+      }
+      if (in_tone) {  // inside a beep (its last 50 ms of silence included: a slight underestimate)
+        ++toned;
+        if (i > 0 && (clip.samples[i - 1] < 0) != (v < 0)) ++crossings;
+      }
+    }
+    EXPECT_GT(loud, 0) << file;
+    const double hz = 0.5 * crossings * clip.sample_rate / std::max(toned, 1);
+    if (question.rfind("How many", 0) == 0) {
+      const char* words[] = {"One beep.", "Two beeps.", "Three beeps."};
+      ASSERT_GE(segments, 1) << file;
+      ASSERT_LE(segments, 3) << file;
+      EXPECT_EQ(answer, words[segments - 1]) << file;
+    } else {
+      EXPECT_EQ(answer, hz > 600 ? "High." : "Low.") << file << ": " << hz << " Hz";
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 48);
+
+  const fs::path out = set.root / "audio-sample-shards";
+  PreprocessSummary sum = run_preprocess(set.gemma3n, dir / "audio_train.jsonl", out);
+  EXPECT_EQ(sum.samples, 48);
+  EXPECT_EQ(sum.rejected, 0);
+  EXPECT_EQ(sum.audio, static_cast<int64_t>(distinct.size()));  // equal clips (same beeps, pitch, format) stored once
+  EXPECT_GE(distinct.size(), 6u);
+  auto s0 = open_shard(out / "train", 0);
+  ASSERT_GE(s0->header().num_audio, 1);
+  const AudioFeatures want = expected_features(dir / "audio" / "clip_0000.wav");
+  EXPECT_TRUE(s0->audio(0).features == want.values) << "stored features differ from gemma3n_log_mel's";
 }
 
 }  // namespace
