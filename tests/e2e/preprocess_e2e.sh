@@ -117,12 +117,13 @@ m = json.load(open('$work/multi/train/manifest.json'))
 assert m['counts']['samples'] == 1 and len(rej) == 1, (m['counts'], rej)
 assert 'would cut an image or audio item' in rej[0]['reason'], rej"
 
-# 3. SIGKILL mid-run, then resume: same checksums as the uninterrupted run.
+# 3. SIGKILL mid-run, then resume: same checksums as the uninterrupted run. 4000 rows (500 shards):
+#    with fewer, a fast machine finishes before the poll below sees 10 shards and can kill it.
 big="$work/big.jsonl"
 python3 - "$big" <<'PY'
 import json, sys
 with open(sys.argv[1], "w") as f:
-    for i in range(400):
+    for i in range(4000):
         f.write(json.dumps({"image_id": "good.png", "question": f"Question {i}?", "answer": f"Answer {i}."}) + "\n")
 PY
 pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/full" \
