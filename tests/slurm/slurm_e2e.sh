@@ -13,7 +13,8 @@
 #     from LATEST and its losses equal an uninterrupted run bit for bit;
 #   - SIGUSR1 to a running generate.sh job (as --signal=USR1@T sends): the ranks stop, the job
 #     requeues itself and finishes only the rest, equal to an uninterrupted run;
-#   - DRY_RUN=1: the exact srun lines, with the pyxis flags when CONTAINER_IMAGE is set;
+#   - DRY_RUN=1: the exact srun lines of all three templates, with the pyxis flags when
+#     CONTAINER_IMAGE is set (generate, finetune, preprocess) and without (preprocess);
 # and stops exactly the daemons it started. Needs root (the daemons run as root); without root it
 # fails, unless OMNITUNE_SKIP_SLURM=1 (local development only: exit 77, reported as skipped).
 # Prints "N passed, M failed". Usage: slurm_e2e.sh BIN_DIR SRC_DIR
@@ -218,6 +219,9 @@ check "DRY_RUN preprocess.sh without an image: host binaries, no pyxis flags, SR
 out=$(dry CONTAINER_IMAGE=/images/omnitune+cuda.sqsh bash scripts/slurm/finetune.sh --optimizer.lr 2e-4)
 check "DRY_RUN finetune.sh with CONTAINER_IMAGE: run dir, resume auto and the user's overrides last" \
   has_line "$out" "srun --mpi=pmix --kill-on-bad-exit=1 --container-image=/images/omnitune+cuda.sqsh --container-mounts=$src:$src --container-workdir=$src --no-container-mount-home /opt/omnitune/bin/omnitune-train --config configs/gemma3_4b_medpix_lora.yaml --logging.rank_files true --logging.dir /runs/finetune-dryrun/logs --train.run_dir /runs/finetune-dryrun --resume auto --optimizer.lr 2e-4"
+out=$(dry CONTAINER_IMAGE=/images/omnitune+cpu.sqsh MOUNTS=/lustre:/lustre bash scripts/slurm/preprocess.sh --preprocess.split train)
+check "DRY_RUN preprocess.sh with CONTAINER_IMAGE (the CPU image): pyxis flags, binaries in the image" \
+  has_line "$out" "srun --mpi=pmix --kill-on-bad-exit=1 --container-image=/images/omnitune+cpu.sqsh --container-mounts=$src:$src,/lustre:/lustre --container-workdir=$src --no-container-mount-home /opt/omnitune/bin/omnitune-preprocess --config configs/preprocess_medpix.yaml --logging.rank_files true --logging.dir /runs/preprocess-dryrun/logs --preprocess.split train"
 check "DRY_RUN runs nothing and creates no run directory" test ! -e /runs/generate-dryrun -a ! -e /runs/preprocess-dryrun -a ! -e /runs/finetune-dryrun
 
 elapsed=$(( $(date +%s) - t_start ))
