@@ -3,12 +3,10 @@
 #include "model/gemma3_config.h"
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
-#include <sys/stat.h>
 
 #include "core/error.h"
+#include "model/hf_config_json.h"
 
 namespace omnitune {
 
@@ -18,26 +16,15 @@ double Gemma3TextConfig::attn_scale() const { return 1.0 / std::sqrt(query_pre_a
 
 namespace {
 
-template <typename T>
-void read(const json& j, const char* key, T& out, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return;
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    OT_FAIL(where, ": field '", key, "' has an unexpected type (", it->dump(), ")");
-  }
-}
-
 // RoPE of one layer type from a rope-parameters object ({rope_type, factor, rope_theta}).
 void read_rope(const json& r, RopeSpec& spec, const std::string& where, const std::string& which) {
   if (!r.is_object()) return;
-  read(r, "rope_theta", spec.theta, where);
+  hf_config_read(r, "rope_theta", spec.theta, where);
   std::string type = "default";
-  if (r.contains("rope_type")) read(r, "rope_type", type, where);
-  else if (r.contains("type")) read(r, "type", type, where);
+  if (r.contains("rope_type")) hf_config_read(r, "rope_type", type, where);
+  else if (r.contains("type")) hf_config_read(r, "type", type, where);
   if (type == "linear") {
-    read(r, "factor", spec.linear_factor, where);
+    hf_config_read(r, "factor", spec.linear_factor, where);
   } else {
     OT_REQUIRE(type == "default", where, ": ", which, " RoPE type '", type,
                "' is not supported (Gemma 3 uses default and linear)");
@@ -45,22 +32,22 @@ void read_rope(const json& r, RopeSpec& spec, const std::string& where, const st
 }
 
 void parse_text(const json& t, Gemma3TextConfig& c, const std::string& where) {
-  read(t, "vocab_size", c.vocab_size, where);
-  read(t, "hidden_size", c.hidden_size, where);
-  read(t, "intermediate_size", c.intermediate_size, where);
-  read(t, "num_hidden_layers", c.num_hidden_layers, where);
-  read(t, "num_attention_heads", c.num_attention_heads, where);
-  read(t, "num_key_value_heads", c.num_key_value_heads, where);
-  read(t, "head_dim", c.head_dim, where);
-  read(t, "hidden_activation", c.hidden_activation, where);
-  read(t, "max_position_embeddings", c.max_position_embeddings, where);
-  read(t, "rms_norm_eps", c.rms_norm_eps, where);
-  read(t, "query_pre_attn_scalar", c.query_pre_attn_scalar, where);
-  read(t, "sliding_window", c.sliding_window, where);
-  read(t, "attention_bias", c.attention_bias, where);
-  read(t, "tie_word_embeddings", c.tie_word_embeddings, where);
-  read(t, "pad_token_id", c.pad_token_id, where);
-  read(t, "bos_token_id", c.bos_token_id, where);
+  hf_config_read(t, "vocab_size", c.vocab_size, where);
+  hf_config_read(t, "hidden_size", c.hidden_size, where);
+  hf_config_read(t, "intermediate_size", c.intermediate_size, where);
+  hf_config_read(t, "num_hidden_layers", c.num_hidden_layers, where);
+  hf_config_read(t, "num_attention_heads", c.num_attention_heads, where);
+  hf_config_read(t, "num_key_value_heads", c.num_key_value_heads, where);
+  hf_config_read(t, "head_dim", c.head_dim, where);
+  hf_config_read(t, "hidden_activation", c.hidden_activation, where);
+  hf_config_read(t, "max_position_embeddings", c.max_position_embeddings, where);
+  hf_config_read(t, "rms_norm_eps", c.rms_norm_eps, where);
+  hf_config_read(t, "query_pre_attn_scalar", c.query_pre_attn_scalar, where);
+  hf_config_read(t, "sliding_window", c.sliding_window, where);
+  hf_config_read(t, "attention_bias", c.attention_bias, where);
+  hf_config_read(t, "tie_word_embeddings", c.tie_word_embeddings, where);
+  hf_config_read(t, "pad_token_id", c.pad_token_id, where);
+  hf_config_read(t, "bos_token_id", c.bos_token_id, where);
   if (t.contains("final_logit_softcapping") && !t["final_logit_softcapping"].is_null())
     c.final_logit_softcapping = t["final_logit_softcapping"].get<double>();
   if (t.contains("attn_logit_softcapping") && !t["attn_logit_softcapping"].is_null())
@@ -69,8 +56,8 @@ void parse_text(const json& t, Gemma3TextConfig& c, const std::string& where) {
              where, ": hidden_activation '", c.hidden_activation, "' is not supported");
 
   // RoPE: legacy keys first, then rope_parameters (newer HF) overrides.
-  read(t, "rope_theta", c.rope_global.theta, where);
-  read(t, "rope_local_base_freq", c.rope_local.theta, where);
+  hf_config_read(t, "rope_theta", c.rope_global.theta, where);
+  hf_config_read(t, "rope_local_base_freq", c.rope_local.theta, where);
   if (t.contains("rope_scaling")) read_rope(t["rope_scaling"], c.rope_global, where, "global");
   if (t.contains("rope_parameters") && t["rope_parameters"].is_object()) {
     const json& rp = t["rope_parameters"];
@@ -96,7 +83,7 @@ void parse_text(const json& t, Gemma3TextConfig& c, const std::string& where) {
     }
   } else {
     int64_t pattern = 6;
-    read(t, "sliding_window_pattern", pattern, where);
+    hf_config_read(t, "sliding_window_pattern", pattern, where);
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) c.layer_is_sliding[i] = pattern <= 0 || (i + 1) % pattern != 0;
   }
   OT_REQUIRE(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0, where,
@@ -105,17 +92,17 @@ void parse_text(const json& t, Gemma3TextConfig& c, const std::string& where) {
 }
 
 void parse_vision(const json& v, SiglipVisionConfig& c, const std::string& where) {
-  read(v, "hidden_size", c.hidden_size, where);
-  read(v, "intermediate_size", c.intermediate_size, where);
-  read(v, "num_hidden_layers", c.num_hidden_layers, where);
-  read(v, "num_attention_heads", c.num_attention_heads, where);
-  read(v, "num_channels", c.num_channels, where);
-  read(v, "image_size", c.image_size, where);
-  read(v, "patch_size", c.patch_size, where);
-  read(v, "layer_norm_eps", c.layer_norm_eps, where);
-  read(v, "hidden_act", c.hidden_act, where);
+  hf_config_read(v, "hidden_size", c.hidden_size, where);
+  hf_config_read(v, "intermediate_size", c.intermediate_size, where);
+  hf_config_read(v, "num_hidden_layers", c.num_hidden_layers, where);
+  hf_config_read(v, "num_attention_heads", c.num_attention_heads, where);
+  hf_config_read(v, "num_channels", c.num_channels, where);
+  hf_config_read(v, "image_size", c.image_size, where);
+  hf_config_read(v, "patch_size", c.patch_size, where);
+  hf_config_read(v, "layer_norm_eps", c.layer_norm_eps, where);
+  hf_config_read(v, "hidden_act", c.hidden_act, where);
   bool use_head = false;
-  read(v, "vision_use_head", use_head, where);
+  hf_config_read(v, "vision_use_head", use_head, where);
   OT_REQUIRE(!use_head, where, ": vision_use_head=true is not used by Gemma 3 and not supported");
   OT_REQUIRE(c.image_size % c.patch_size == 0, where, ": image_size ", c.image_size,
              " is not a multiple of patch_size ", c.patch_size);
@@ -131,16 +118,10 @@ std::vector<int64_t> eos_list(const json& j, std::vector<int64_t> fallback) {
 }  // namespace
 
 Gemma3Config gemma3_config_parse(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    OT_FAIL(where, ": not valid JSON (", e.what(), ")");
-  }
-  OT_REQUIRE(j.is_object(), where, ": expected a JSON object");
+  const json j = hf_config_parse_object(text, where);
   Gemma3Config c;
   std::string model_type;
-  read(j, "model_type", model_type, where);
+  hf_config_read(j, "model_type", model_type, where);
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
     c.architecture = j["architectures"][0].get<std::string>();
   if (model_type == "gemma3" || j.contains("text_config") || j.contains("vision_config")) {
@@ -149,13 +130,13 @@ Gemma3Config gemma3_config_parse(const std::string& text, const std::string& whe
     if (j.contains("text_config")) parse_text(j["text_config"], c.text, where + " text_config");
     else parse_text(json::object(), c.text, where);
     if (j.contains("vision_config")) parse_vision(j["vision_config"], c.vision, where + " vision_config");
-    read(j, "mm_tokens_per_image", c.mm_tokens_per_image, where);
-    read(j, "boi_token_index", c.boi_token_id, where);
-    read(j, "eoi_token_index", c.eoi_token_id, where);
-    read(j, "image_token_index", c.image_token_id, where);
-    read(j, "boi_token_id", c.boi_token_id, where);
-    read(j, "eoi_token_id", c.eoi_token_id, where);
-    read(j, "image_token_id", c.image_token_id, where);
+    hf_config_read(j, "mm_tokens_per_image", c.mm_tokens_per_image, where);
+    hf_config_read(j, "boi_token_index", c.boi_token_id, where);
+    hf_config_read(j, "eoi_token_index", c.eoi_token_id, where);
+    hf_config_read(j, "image_token_index", c.image_token_id, where);
+    hf_config_read(j, "boi_token_id", c.boi_token_id, where);
+    hf_config_read(j, "eoi_token_id", c.eoi_token_id, where);
+    hf_config_read(j, "image_token_id", c.image_token_id, where);
     c.eos_token_ids = eos_list(j, eos_list(j.value("text_config", json::object()), {c.text.eos_token_id}));
     int64_t side = static_cast<int64_t>(std::llround(std::sqrt(double(c.mm_tokens_per_image))));
     int64_t patches_side = c.vision.image_size / c.vision.patch_size;
@@ -173,14 +154,9 @@ Gemma3Config gemma3_config_parse(const std::string& text, const std::string& whe
 }
 
 Gemma3Config gemma3_config_load(const std::string& path) {
-  std::string file = path;
-  struct stat st{};
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) file = path + "/config.json";
-  std::ifstream in(file);
-  OT_REQUIRE(in.good(), "cannot read ", file, ": a Hugging Face model directory needs config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return gemma3_config_parse(ss.str(), file);
+  std::string file;
+  const std::string text = hf_config_read_file(path, file);
+  return gemma3_config_parse(text, file);
 }
 
 std::string gemma3_config_describe(const Gemma3Config& c) {
