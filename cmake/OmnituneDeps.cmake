@@ -14,6 +14,23 @@ if(TORCH_CXX_FLAGS)
   set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
 endif()
 
+# PyTorch's pip wheels export a copy of std::filesystem from libtorch.so (libstdc++fs linked in).
+# An executable linked against them binds its std::filesystem calls to that copy, and
+# std::filesystem::remove_all crashes there (seen with torch 2.11 wheels on Ubuntu 24.04). The
+# shared libstdc++ placed first among the executable's libraries wins the dynamic symbol lookup.
+if(TORCH_LIBRARY AND EXISTS "${TORCH_LIBRARY}")
+  execute_process(COMMAND nm -D --defined-only "${TORCH_LIBRARY}" OUTPUT_VARIABLE _ot_torch_syms ERROR_QUIET)
+  if(_ot_torch_syms MATCHES "_ZNSt10filesystem10remove_all")
+    execute_process(COMMAND ${CMAKE_CXX_COMPILER} -print-file-name=libstdc++.so.6
+                    OUTPUT_VARIABLE _ot_libstdcxx OUTPUT_STRIP_TRAILING_WHITESPACE)
+    if(NOT IS_ABSOLUTE "${_ot_libstdcxx}")
+      find_library(_ot_libstdcxx NAMES libstdc++.so.6 stdc++ REQUIRED)
+    endif()
+    string(PREPEND CMAKE_EXE_LINKER_FLAGS "-Wl,--push-state,--no-as-needed ${_ot_libstdcxx} -Wl,--pop-state ")
+    message(STATUS "omnitune: ${TORCH_LIBRARY} exports std::filesystem; executables link ${_ot_libstdcxx} first")
+  endif()
+endif()
+
 # NCCL backend: needs the CUDA toolkit (runtime API headers + cudart) and NCCL. It is compiled
 # whenever both are found, even against a CPU-only LibTorch, so CI proves it builds.
 set(OMNITUNE_HAVE_NCCL OFF)

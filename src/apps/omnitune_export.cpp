@@ -54,13 +54,14 @@ int main(int argc, char** argv) {
       std::ofstream(cfg_file) << meta.at("config_yaml").get<std::string>();
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    // The export runs on this job's ranks: plain data parallelism, whatever the training mesh was.
+    // The export runs on this job's ranks, on the host over MPI (a CPU node will do): plain data
+    // parallelism, whatever the training mesh and device were.
     Config cfg = Config::load(schema, cfg_file, {"distributed.dp=-1", "distributed.tp=1", "distributed.dp_replicate=1"});
     TrainSettings t = train_settings_from(cfg);
     if (format.empty()) format = t.peft.method == "lora" ? "peft" : "hf";
     auto world = MpiComm::world();
     DeviceMesh mesh(*world, rt.topology(), -1, 1);
-    TrainModel tm = build_train_model(t, mesh);
+    TrainModel tm = build_train_model(t, mesh, at::Device(at::kCPU));
     std::vector<FlatGroup*> groups;
     for (auto& u : tm.engine->units())
       if (u->trainable()) groups.push_back(u->trainable());

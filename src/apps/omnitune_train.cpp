@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
                            register_train_sections);
     if (!ctx) return 0;
     DeviceMesh mesh(*ctx->world, rt.topology(), ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
-    TrainOutcome out = run_training(ctx->config, *ctx->world, mesh, ctx->config.get_string("resume"));
+    TrainOutcome out = run_training(ctx->config, *ctx->world, mesh, ctx->device.device, ctx->config.get_string("resume"));
     return out.stopped_by_signal ? 2 : 0;
   });
 }

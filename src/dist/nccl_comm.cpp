@@ -191,7 +191,24 @@ std::string describe(const char* op, const at::Tensor& t) {
 
 }  // namespace
 
+// Host tensors (the trainer's control values: token counts, stop flags, checkpoint digests) go
+// through the device: NCCL reads and writes device memory only. `dev` is the device copy the
+// collective runs on; `finish` copies results back into host outputs (the copy waits for the
+// collective, which enqueue ordered before LibTorch's current stream).
+at::Tensor NcclComm::staged(const at::Tensor& t, bool copy_in) const {
+  if (t.is_cuda()) return t;
+  comm_check_tensor(t, "NcclComm (host tensor)");
+  const at::Device dev(at::kCUDA, static_cast<c10::DeviceIndex>(device_));
+  return copy_in ? t.to(dev) : at::empty(t.sizes(), t.options().device(dev));
+}
+
 void NcclComm::all_reduce(const at::Tensor& t, ReduceOp op) {
+  if (!t.is_cuda()) {
+    at::Tensor d = staged(t, true);
+    all_reduce(d, op);
+    t.copy_(d);
+    return;
+  }
   check_cuda_tensor(t, device_, "all_reduce");
   OT_CHECK(op != ReduceOp::Avg || at::isFloatingType(t.scalar_type()), "Avg needs a float dtype");
   void* p = t.data_ptr();
@@ -203,6 +220,12 @@ void NcclComm::all_reduce(const at::Tensor& t, ReduceOp op) {
 }
 
 void NcclComm::all_gather(const at::Tensor& in, const at::Tensor& out) {
+  if (!in.is_cuda() || !out.is_cuda()) {
+    at::Tensor o = staged(out, false);
+    all_gather(staged(in, true), o);
+    if (!out.is_cuda()) out.copy_(o);
+    return;
+  }
   comm_check_gather(in, out, size(), "all_gather");
   check_cuda_tensor(in, device_, "all_gather");
   OT_CHECK(out.numel() == in.numel() * size(), "all_gather: out has ", out.numel(),
@@ -216,6 +239,12 @@ void NcclComm::all_gather(const at::Tensor& in, const at::Tensor& out) {
 }
 
 void NcclComm::reduce_scatter(const at::Tensor& in, const at::Tensor& out, ReduceOp op) {
+  if (!in.is_cuda() || !out.is_cuda()) {
+    at::Tensor o = staged(out, false);
+    reduce_scatter(staged(in, true), o, op);
+    if (!out.is_cuda()) out.copy_(o);
+    return;
+  }
   comm_check_gather(in, out, size(), "reduce_scatter");
   check_cuda_tensor(in, device_, "reduce_scatter");
   OT_CHECK(in.numel() == out.numel() * size(), "reduce_scatter: in has ", in.numel(),
@@ -229,6 +258,12 @@ void NcclComm::reduce_scatter(const at::Tensor& in, const at::Tensor& out, Reduc
 }
 
 void NcclComm::broadcast(const at::Tensor& t, int root) {
+  if (!t.is_cuda()) {
+    at::Tensor d = staged(t, true);
+    broadcast(d, root);
+    t.copy_(d);
+    return;
+  }
   check_cuda_tensor(t, device_, "broadcast");
   enqueue(state_, device_, describe("broadcast", t), name(), rank(), size(),
           [&](ncclComm_t c, cudaStream_t s) {
@@ -253,6 +288,7 @@ void NcclComm::barrier() {
 }
 
 void NcclComm::send(const at::Tensor& t, int dst) {
+  if (!t.is_cuda()) return send(staged(t, true), dst);
   check_cuda_tensor(t, device_, "send");
   enqueue(state_, device_, str_cat(describe("send", t), " to ", dst), name(), rank(),
           size(), [&](ncclComm_t c, cudaStream_t s) {
@@ -262,6 +298,12 @@ void NcclComm::send(const at::Tensor& t, int dst) {
 }
 
 void NcclComm::recv(const at::Tensor& t, int src) {
+  if (!t.is_cuda()) {
+    at::Tensor d = staged(t, false);
+    recv(d, src);
+    t.copy_(d);
+    return;
+  }
   check_cuda_tensor(t, device_, "recv");
   enqueue(state_, device_, str_cat(describe("recv", t), " from ", src), name(), rank(),
           size(), [&](ncclComm_t c, cudaStream_t s) {

@@ -2,6 +2,8 @@
 // ncclUniqueId and broadcasts it), runs on its own CUDA stream ordered after LibTorch's current
 // stream by an event (and the compute stream waits for the result the same way, so callers see
 // ordinary stream semantics), and checks NCCL's asynchronous errors from the watchdog thread.
+// Host (CPU) tensors are accepted too and staged through the device: the trainer's small control
+// values (token counts, stop flags, digests) use the same world communicator as the gradients.
 // Compiled whenever the CUDA toolkit and NCCL are found (OMNITUNE_HAVE_NCCL).
 #pragma once
 
@@ -44,6 +46,9 @@ class NcclComm : public Comm {
   NcclComm(MPI_Comm dup, std::string name, int device, bool owned_dup);
 
   MPI_Comm mpi_;
+  // `t` itself when it is on the device, else a device copy (of its values when copy_in).
+  at::Tensor staged(const at::Tensor& t, bool copy_in) const;
+
   int device_;
   std::shared_ptr<NcclState> state_;
 };

@@ -14,8 +14,7 @@ at::Tensor SiglipEncoderLayer::forward(const at::Tensor& h_in, AttentionImpl imp
   at::Tensor q = q_proj->forward(x).view({N, P, -1, head_dim}).transpose(1, 2);
   at::Tensor k = k_proj->forward(x).view({N, P, -1, head_dim}).transpose(1, 2);
   at::Tensor v = v_proj->forward(x).view({N, P, -1, head_dim}).transpose(1, 2);
-  at::Tensor all = at::ones({1, 1, 1, 1}, h_in.options().dtype(at::kBool));  // bidirectional
-  at::Tensor a = attention(q, k, v, all, 1.0 / std::sqrt(double(head_dim)), impl);
+  at::Tensor a = attention(q, k, v, at::Tensor(), 1.0 / std::sqrt(double(head_dim)), impl);  // bidirectional
   at::Tensor h = h_in + out_proj->forward(a.transpose(1, 2).reshape({N, P, -1}));
   at::Tensor m = fc2->forward(at::gelu(fc1->forward(layer_norm2.forward(h)), "tanh"));
   return h + m;

@@ -59,7 +59,7 @@ at::Tensor attend_block(const at::Tensor& q, const at::Tensor& k, const at::Tens
   if (scores.scalar_type() == at::kBFloat16 || scores.scalar_type() == at::kHalf) {
     lowest = scores.scalar_type() == at::kHalf ? -65504.0 : -3.3895313892515355e38;
   }
-  scores = scores.masked_fill(allowed.logical_not(), lowest);
+  if (allowed.defined()) scores = scores.masked_fill(allowed.logical_not(), lowest);
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   return at::matmul(probs, v);
 }
@@ -83,7 +83,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
       std::vector<at::Tensor> outs;
       for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         int64_t n = std::min(chunk, T - t0);
-        at::Tensor a = allowed.size(2) == 1 ? allowed : allowed.narrow(2, t0, n);
+        at::Tensor a = !allowed.defined() || allowed.size(2) == 1 ? allowed : allowed.narrow(2, t0, n);
         outs.push_back(attend_block(q.narrow(2, t0, n), ke, ve, a, scale));
       }
       return at::cat(outs, 2);
@@ -91,8 +91,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     case AttentionImpl::Sdpa:
 #if OMNITUNE_TORCH_HAS_SDPA
       // SDPA's default scale is 1/sqrt(d); fold the model's scale into q so every 2.x accepts it.
+      // No mask (not an all-true one broadcast to [B, H, T, S]) lets CUDA pick its fused kernels;
+      // a mask's last dimension must be contiguous there.
       return at::scaled_dot_product_attention(q * (scale * std::sqrt(double(q.size(-1)))), ke, ve,
-                                              allowed, 0.0, false);
+                                              allowed.defined() ? c10::optional<at::Tensor>(allowed.contiguous())
+                                                                : c10::optional<at::Tensor>(),
+                                              0.0, false);
 #else
       OT_FAIL("attention implementation 'sdpa' is not available with LibTorch ", torch_version_string());
 #endif

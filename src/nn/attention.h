@@ -20,7 +20,8 @@ const char* attention_impl_name(AttentionImpl impl);
 bool attention_has_sdpa();
 
 // q: [B, H, T, d]; k, v: [B, K, S, d] with H % K == 0 (query head h reads KV head h / (H/K));
-// allowed: bool, broadcastable to [B, 1, T, S]; every query row must allow at least one key.
+// allowed: bool, broadcastable to [B, 1, T, S]; every query row must allow at least one key; an
+// undefined tensor means every query sees every key (bidirectional encoders).
 // Returns [B, H, T, d].
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& allowed, double scale, AttentionImpl impl);

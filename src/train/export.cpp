@@ -143,7 +143,7 @@ void export_model(ShardedGemma3& engine, const TrainSettings& t, const ExportOpt
       const std::string m = module_of(name);
       const bool merge = opt.format == "merged" && lora_a.count(m) && name == m + ".weight";
       at::Tensor w = merge ? full + scale * at::matmul(lora_b.at(m), lora_a.at(m)) : full;
-      writer.add(name, w.to(opt.dtype).contiguous());
+      writer.add(name, w.to(at::kCPU, opt.dtype).contiguous());
     });
     if (root) writer.finish();
   }

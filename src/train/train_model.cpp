@@ -32,7 +32,7 @@ at::Tensor lora_init(const NamedParam& p, int64_t seed) {
 
 }  // namespace
 
-TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh) {
+TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at::Device& device) {
   at::NoGradGuard no_grad;
   TrainModel out;
   out.config = gemma3_config_load(t.model_path);
@@ -55,6 +55,8 @@ TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh) {
     OT_CHECK(false, "adapter ", n);
     return at::Tensor();
   }, tp, at::kFloat);
+  if (!device.is_cpu())
+    for (auto& p : all) *p.tensor = p.tensor->to(device);
 
   TrainableRule rule;
   rule.trainable = trainable_param_rule(t);

@@ -19,6 +19,8 @@ struct TrainModel {
   int64_t trainable_params = 0, frozen_params = 0;  // full model counts (not per rank)
 };
 
-TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh);
+// Parameters live on `device` (CPU with MPI, the rank's GPU with NCCL); the checkpoint is read on
+// the host and copied over once.
+TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at::Device& device);
 
 }  // namespace omnitune

@@ -30,13 +30,15 @@ namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-MicroBatch to_micro_batch(const TrainBatch& b) {
+MicroBatch to_micro_batch(const TrainBatch& b, const at::Device& device) {
   MicroBatch m;
-  m.inputs.input_ids = b.input_ids;
-  m.inputs.attention_mask = b.attention_mask;
-  m.inputs.token_type_ids = b.token_type_ids;
-  m.inputs.pixel_values = b.pixel_values;
-  m.targets = b.targets;
+  // The loader assembles batches on the host; the engine computes where its shards live.
+  auto on = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  m.inputs.input_ids = on(b.input_ids);
+  m.inputs.attention_mask = on(b.attention_mask);
+  m.inputs.token_type_ids = on(b.token_type_ids);
+  m.inputs.pixel_values = on(b.pixel_values);
+  m.targets = on(b.targets);
   return m;
 }
 
@@ -59,7 +61,7 @@ double validation_loss(ShardedGemma3& engine, DataLoader& val, Comm& dp) {
   int64_t tokens = 0;
   for (int64_t s = 0; s < val.steps_per_epoch(); ++s)
     for (const TrainBatch& b : val.next_step()) {
-      auto r = engine.forward_loss(to_micro_batch(b));
+      auto r = engine.forward_loss(to_micro_batch(b, engine.device()));
       loss += r.loss_sum;
       tokens += r.tokens;
     }
@@ -70,7 +72,8 @@ double validation_loss(ShardedGemma3& engine, DataLoader& val, Comm& dp) {
 
 }  // namespace
 
-TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, const std::string& resume) {
+TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, const at::Device& device,
+                          const std::string& resume) {
   const TrainSettings t = train_settings_from(cfg);
   const bool root = world.rank() == 0;
   Comm& dp = mesh.dp();
@@ -100,7 +103,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
 
   // ---- model, optimizer, schedule
   at::manual_seed(static_cast<uint64_t>(t.seed) + world.rank());
-  TrainModel tm = build_train_model(t, mesh);
+  TrainModel tm = build_train_model(t, mesh, device);
   ShardedGemma3& engine = *tm.engine;
   std::vector<FlatGroup*> groups;
   for (auto& u : engine.units())
@@ -184,7 +187,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     pairs_sliding = all_reduce_sum(dp, pairs_sliding);
     double loss_sum = 0;
     if (tokens > 0)
-      for (const auto& b : micro) loss_sum += engine.forward_backward(to_micro_batch(b), double(tokens)).loss_sum;
+      for (const auto& b : micro) loss_sum += engine.forward_backward(to_micro_batch(b, engine.device()), double(tokens)).loss_sum;
     engine.synchronize();
     const double loss = tokens > 0 ? all_reduce_sum(dp, loss_sum) / double(tokens) : 0.0;
     const double lr_now = lr_at(lr, st.step);

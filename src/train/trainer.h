@@ -23,6 +23,7 @@ struct TrainOutcome {
 
 // `resume`: "" (fresh start; an existing checkpoint directory is an error), "auto" (LATEST if
 // any), or a checkpoint path. Collective over the world.
-TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, const std::string& resume);
+TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, const at::Device& device,
+                          const std::string& resume);
 
 }  // namespace omnitune
