@@ -120,16 +120,8 @@ at::Tensor Gemma3TextModel::embed(const at::Tensor& input_ids) const {
 DecoderContext Gemma3TextModel::make_context(const at::Tensor& rope_pos, const at::Tensor& valid,
                                              const at::Tensor& group, int64_t start,
                                              AttentionImpl impl, at::ScalarType dt) const {
-  DecoderContext ctx;
-  ctx.rope_global = rope_tables(cfg_.rope_global, cfg_.head_dim, rope_pos, dt);
-  ctx.rope_local = rope_tables(cfg_.rope_local, cfg_.head_dim, rope_pos, dt);
-  const int64_t B = rope_pos.size(0), T = rope_pos.size(1);
-  ctx.q_idx = at::arange(start, start + T, rope_pos.options().dtype(at::kLong)).unsqueeze(0).expand({B, T});
-  ctx.valid = valid.defined() ? valid.to(at::kBool) : at::ones({B, T}, rope_pos.options().dtype(at::kBool));
-  ctx.group = group;
-  ctx.start = start;
-  ctx.attn_impl = impl;
-  return ctx;
+  return decoder_context_make(cfg_.rope_global, cfg_.rope_local, cfg_.head_dim, rope_pos, valid, group, start,
+                              impl, dt);
 }
 
 at::Tensor Gemma3TextModel::forward(const at::Tensor& embeds, const DecoderContext& ctx, KVCache* cache,

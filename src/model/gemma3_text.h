@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "model/decoder_context.h"
 #include "model/gemma3_config.h"
 #include "nn/attention.h"
 #include "nn/kv_cache.h"
@@ -18,16 +19,6 @@
 #include "nn/rope.h"
 
 namespace omnitune {
-
-// What every layer of one forward call shares.
-struct DecoderContext {
-  RopeTables rope_global, rope_local;  // [B, T, head_dim]
-  at::Tensor q_idx;     // [B, T] absolute sequence index of each query (cache position)
-  at::Tensor valid;     // [B, T] bool: real token (false = padding)
-  at::Tensor group;     // [B, T] image group (-1 text) or undefined: bidirectional image overlay
-  int64_t start = 0;    // sequence index of the first query
-  AttentionImpl attn_impl = AttentionImpl::Auto;
-};
 
 struct Gemma3Attention {
   std::unique_ptr<Linear> q_proj, k_proj, v_proj, o_proj;

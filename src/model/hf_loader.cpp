@@ -116,13 +116,17 @@ HfLoadReport hf_load_checkpoint(const std::string& dir, ParamList& params, const
       }
       continue;
     }
+    if (opt.known_unused && opt.known_unused(n)) {
+      report.ignored.push_back(n);
+      continue;
+    }
     unexpected.push_back(n);
   }
   if (!unexpected.empty()) {
     OT_REQUIRE(opt.allow_unexpected, dir, ": the checkpoint has ", unexpected.size(),
                " tensor(s) this model does not use: ", join_some(unexpected, 8),
                ". Check config.json, or pass --allow-unexpected to ignore them");
-    report.ignored = unexpected;
+    report.ignored.insert(report.ignored.end(), unexpected.begin(), unexpected.end());
   }
   report.key_style = legacy ? "hub (legacy)" : "transformers>=4.52";
   return report;

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct HfLoadOptions {
   bool keep_file_dtype = false;
   // Tensors the model does not use are an error unless allowed.
   bool allow_unexpected = false;
+  // Checkpoint tensors the architecture knows it does not use (Gemma 3n's K/V projections of
+  // KV-shared layers): skipped and listed in the report, never an error.
+  std::function<bool(const std::string&)> known_unused;
 };
 
 struct HfLoadReport {

@@ -1,0 +1,85 @@
+#include "model/gemma3n_model.h"
+
+#include "core/error.h"
+
+namespace omnitune {
+
+Gemma3nModel::Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_linear) : cfg_(cfg) {
+  const int64_t D = cfg.text.hidden_size;
+  text_ = std::make_unique<Gemma3nTextModel>(cfg.text, "model.language_model", make_linear);
+  embed_vision_ = std::make_unique<Gemma3nEmbedder>("model.embed_vision", cfg.vision.vocab_offset, cfg.vision.vocab_size,
+                                                    cfg.vision.hidden_size, D, cfg.vision.rms_norm_eps, make_linear);
+  embed_audio_ = std::make_unique<Gemma3nEmbedder>("model.embed_audio", cfg.audio.vocab_offset, cfg.audio.vocab_size,
+                                                   cfg.audio.hidden_size, D, cfg.audio.rms_norm_eps, make_linear);
+  audio_ = std::make_unique<Gemma3nAudioEncoder>(cfg.audio, "model.audio_tower", make_linear);
+}
+
+at::Tensor Gemma3nModel::audio_soft_tokens(const at::Tensor& features, const at::Tensor& pad) const {
+  Gemma3nAudioEncoder::Output enc = audio_->forward(features, pad);
+  at::Tensor soft = embed_audio_->soft(enc.hidden);  // [N, T', D]
+  const int64_t N = soft.size(0), want = cfg_.audio_soft_tokens_per_image;
+  OT_REQUIRE(soft.size(1) <= want, "an audio clip gives ", soft.size(1), " soft tokens, more than the ", want,
+             " the prompt has room for: clips are at most 30 s");
+  const at::Tensor filler = embed_audio_->hard(at::full({1, 1}, cfg_.text.vocab_size - 1, pad.options().dtype(at::kLong)));
+  soft = at::where(enc.pad.unsqueeze(-1), filler, soft);
+  return at::cat({soft, filler.expand({N, want - soft.size(1), soft.size(2)})}, 1);
+}
+
+at::Tensor Gemma3nModel::embed_ids(const at::Tensor& input_ids) const {
+  OT_REQUIRE(input_ids.defined() && input_ids.dim() == 2, "input_ids must be [batch, tokens]");
+  at::Tensor e = text_->embed(input_ids);
+  for (const Gemma3nEmbedder* m : {embed_vision_.get(), embed_audio_.get()}) {
+    const at::Tensor own = m->owns(input_ids);
+    if (!own.any().item<bool>()) continue;
+    // Every position through the embedder with a stand-in id, then the owned rows kept (as HF).
+    const at::Tensor ids = at::where(own, input_ids, at::full_like(input_ids, m->vocab_offset));
+    e = at::where(own.unsqueeze(-1), m->hard(ids).to(e.scalar_type()), e);
+  }
+  return e;
+}
+
+at::Tensor Gemma3nModel::forward_hidden(const Gemma3nInputs& in, KVCache* cache,
+                                        std::vector<at::Tensor>* stream_outputs) const {
+  const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
+  const int64_t start = cache ? cache->length() : 0;
+  at::Tensor embeds = embed_ids(in.input_ids);
+  if (in.audio_features.defined()) {
+    const at::Tensor at_audio = in.input_ids == cfg_.audio_token_id;
+    const at::Tensor feats = audio_soft_tokens(in.audio_features, in.audio_pad);
+    const int64_t n = at_audio.sum().item<int64_t>();
+    OT_REQUIRE(n == feats.size(0) * feats.size(1), "the prompt has ", n, " audio soft tokens but ", feats.size(0),
+               " clip(s) x ", feats.size(1), " tokens were provided");
+    embeds = embeds.masked_scatter(at_audio.unsqueeze(-1).expand_as(embeds), feats.to(embeds.scalar_type()));
+  }
+  at::Tensor ple = text_->per_layer_inputs(embeds, text_->per_layer_tokens(in.input_ids));
+  at::Tensor pos = in.position_ids.defined()
+                       ? in.position_ids
+                       : at::arange(start, start + T, in.input_ids.options()).unsqueeze(0).expand({B, T});
+  at::Tensor valid = in.attention_mask.defined() ? in.attention_mask != 0 : at::Tensor();
+  DecoderContext ctx = text_->make_context(pos, valid, start, attention_impl, dtype());
+  return text_->forward(embeds, ple, ctx, cache, stream_outputs);
+}
+
+at::Tensor Gemma3nModel::forward_logits(const Gemma3nInputs& in, KVCache* cache) const {
+  return text_->logits(forward_hidden(in, cache));
+}
+
+KVCache Gemma3nModel::make_cache(int64_t batch, int64_t capacity) const {
+  return KVCache(text_->cache_windows(), batch, cfg_.text.num_key_value_heads, cfg_.text.head_dim, capacity,
+                 text_->embed_tokens.options());
+}
+
+void Gemma3nModel::collect_params(ParamList& out) {
+  text_->collect_params(out);
+  embed_vision_->collect_params(out);
+  embed_audio_->collect_params(out);
+  audio_->collect_params(out);
+}
+
+ParamList Gemma3nModel::params() {
+  ParamList p;
+  collect_params(p);
+  return p;
+}
+
+}  // namespace omnitune
