@@ -1,10 +1,25 @@
 #include "model/gemma3n_model.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace omnitune {
 
-Gemma3nModel::Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_linear) : cfg_(cfg) {
+namespace {
+
+at::Tensor scatter_rows(const at::Tensor& embeds, const at::Tensor& at_rows, const at::Tensor& feats, const char* what) {
+  const int64_t n = at_rows.sum().item<int64_t>();
+  OT_REQUIRE(n == feats.size(0) * feats.size(1), "the prompt has ", n, " ", what, " soft tokens but ", feats.size(0),
+             " input(s) x ", feats.size(1), " tokens were provided");
+  return embeds.masked_scatter(at_rows.unsqueeze(-1).expand_as(embeds), feats.to(embeds.scalar_type()));
+}
+
+}  // namespace
+
+Gemma3nModel::Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_linear,
+                           const TensorShapes* vision_layout)
+    : cfg_(cfg) {
   const int64_t D = cfg.text.hidden_size;
   text_ = std::make_unique<Gemma3nTextModel>(cfg.text, "model.language_model", make_linear);
   embed_vision_ = std::make_unique<Gemma3nEmbedder>("model.embed_vision", cfg.vision.vocab_offset, cfg.vision.vocab_size,
@@ -12,6 +27,21 @@ Gemma3nModel::Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_l
   embed_audio_ = std::make_unique<Gemma3nEmbedder>("model.embed_audio", cfg.audio.vocab_offset, cfg.audio.vocab_size,
                                                    cfg.audio.hidden_size, D, cfg.audio.rms_norm_eps, make_linear);
   audio_ = std::make_unique<Gemma3nAudioEncoder>(cfg.audio, "model.audio_tower", make_linear);
+  if (vision_layout) {
+    vision_ = std::make_unique<MobileNetV5Encoder>("model.vision_tower.timm_model", *vision_layout,
+                                                   cfg.vision.msfa_output_resolution, cfg.vision.rms_norm_eps);
+    OT_REQUIRE(vision_->out_channels() == cfg.vision.hidden_size, "the vision tower gives ", vision_->out_channels(),
+               " channels but vision_config.hidden_size is ", cfg.vision.hidden_size);
+  }
+}
+
+at::Tensor Gemma3nModel::image_soft_tokens(const at::Tensor& pixels) const {
+  OT_REQUIRE(vision_, "this Gemma 3n model was built without its vision tower");
+  at::Tensor f = vision_->forward(pixels.to(dtype()));  // [N, C, R, R]
+  f = f.flatten(2).transpose(1, 2);                     // [N, R*R, C], row-major positions
+  OT_REQUIRE(f.size(1) == cfg_.vision_soft_tokens_per_image, "the vision tower gives ", f.size(1),
+             " tokens per image, the config says ", cfg_.vision_soft_tokens_per_image);
+  return embed_vision_->soft(f * std::sqrt(double(cfg_.vision.hidden_size)));
 }
 
 at::Tensor Gemma3nModel::audio_soft_tokens(const at::Tensor& features, const at::Tensor& pad) const {
@@ -43,14 +73,11 @@ at::Tensor Gemma3nModel::forward_hidden(const Gemma3nInputs& in, KVCache* cache,
   const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   const int64_t start = cache ? cache->length() : 0;
   at::Tensor embeds = embed_ids(in.input_ids);
-  if (in.audio_features.defined()) {
-    const at::Tensor at_audio = in.input_ids == cfg_.audio_token_id;
-    const at::Tensor feats = audio_soft_tokens(in.audio_features, in.audio_pad);
-    const int64_t n = at_audio.sum().item<int64_t>();
-    OT_REQUIRE(n == feats.size(0) * feats.size(1), "the prompt has ", n, " audio soft tokens but ", feats.size(0),
-               " clip(s) x ", feats.size(1), " tokens were provided");
-    embeds = embeds.masked_scatter(at_audio.unsqueeze(-1).expand_as(embeds), feats.to(embeds.scalar_type()));
-  }
+  if (in.pixel_values.defined())
+    embeds = scatter_rows(embeds, in.input_ids == cfg_.image_token_id, image_soft_tokens(in.pixel_values), "image");
+  if (in.audio_features.defined())
+    embeds = scatter_rows(embeds, in.input_ids == cfg_.audio_token_id,
+                          audio_soft_tokens(in.audio_features, in.audio_pad), "audio");
   at::Tensor ple = text_->per_layer_inputs(embeds, text_->per_layer_tokens(in.input_ids));
   at::Tensor pos = in.position_ids.defined()
                        ? in.position_ids
@@ -74,6 +101,7 @@ void Gemma3nModel::collect_params(ParamList& out) {
   embed_vision_->collect_params(out);
   embed_audio_->collect_params(out);
   audio_->collect_params(out);
+  if (vision_) vision_->collect_params(out);
 }
 
 ParamList Gemma3nModel::params() {

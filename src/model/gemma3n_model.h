@@ -1,8 +1,9 @@
 // The whole Gemma 3n model (Gemma3nForConditionalGeneration, gemma-spec D): the text decoder and
-// the audio encoder, the vision and audio embedders. Embedding order (D.7): text embedding of every id, then the hard
+// the MobileNetV5 vision tower, the Conformer audio encoder and both embedders. Embedding order (D.7): text embedding of every id, then the hard
 // vision and audio token ids through their embedders; per-layer inputs come from the ids (ids past
-// the PLE table read row 0) and from the merged embeddings. The vision tower (MobileNetV5) is not
-// here yet; audio soft tokens (encoder + embedder) replace the <audio_soft_token> rows.
+// the PLE table read row 0) and from the merged embeddings; then image soft tokens (MobileNetV5 +
+// embedder) replace the <image_soft_token> rows and audio soft tokens (Conformer + embedder) the
+// <audio_soft_token> rows.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -14,6 +15,7 @@
 #include "model/gemma3n_config.h"
 #include "model/gemma3n_embedder.h"
 #include "model/gemma3n_text.h"
+#include "model/mobilenet_v5.h"
 #include "nn/kv_cache.h"
 
 namespace omnitune {
@@ -22,6 +24,7 @@ struct Gemma3nInputs {
   at::Tensor input_ids;       // [B, T] int64
   at::Tensor attention_mask;  // [B, T] 1 = real token, 0 = padding; undefined = all real
   at::Tensor position_ids;    // [B, T] RoPE positions; undefined = start, start+1, ... for every row
+  at::Tensor pixel_values;    // [N, 3, S, S] in [0, 1], one per image in prompt order, or undefined
   // One clip per run of audio soft tokens, in prompt order (batch-major): log-mel frames
   // [N, frames, mel bins] and their padding flags [N, frames] (true = padding), or undefined.
   at::Tensor audio_features, audio_pad;
@@ -29,10 +32,16 @@ struct Gemma3nInputs {
 
 class Gemma3nModel {
  public:
-  explicit Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_linear = dense_linear_factory());
+  // The vision tower's layout comes from the checkpoint (`vision_layout`: its tensor shapes, see
+  // hf_checkpoint_shapes); without one the model has no vision tower and refuses pixel inputs.
+  explicit Gemma3nModel(const Gemma3nConfig& cfg, const LinearFactory& make_linear = dense_linear_factory(),
+                        const TensorShapes* vision_layout = nullptr);
 
   // Text embeddings with hard vision/audio ids replaced by their embedders' outputs. [B, T, D]
   at::Tensor embed_ids(const at::Tensor& input_ids) const;
+  // Image soft tokens [N, vision_soft_tokens_per_image, D]: the tower's features times sqrt(C),
+  // through the vision embedder.
+  at::Tensor image_soft_tokens(const at::Tensor& pixels) const;
   // Audio soft tokens [N, audio_soft_tokens_per_image, D] for N clips: the encoder's frames through
   // the audio embedder, padded frames and the missing tail filled with the embedding of the last
   // audio-vocabulary id (HF: id text_vocab - 1).
@@ -54,6 +63,9 @@ class Gemma3nModel {
   Gemma3nAudioEncoder& audio() { return *audio_; }
   const Gemma3nAudioEncoder& audio() const { return *audio_; }
   const Gemma3nEmbedder& embed_audio() const { return *embed_audio_; }
+  const Gemma3nEmbedder& embed_vision() const { return *embed_vision_; }
+  MobileNetV5Encoder* vision() { return vision_.get(); }
+  const MobileNetV5Encoder* vision() const { return vision_.get(); }
   Gemma3nTextModel& text() { return *text_; }
   const Gemma3nTextModel& text() const { return *text_; }
   at::ScalarType dtype() const { return text_->embed_tokens.scalar_type(); }
@@ -65,6 +77,7 @@ class Gemma3nModel {
   std::unique_ptr<Gemma3nTextModel> text_;
   std::unique_ptr<Gemma3nEmbedder> embed_vision_, embed_audio_;
   std::unique_ptr<Gemma3nAudioEncoder> audio_;
+  std::unique_ptr<MobileNetV5Encoder> vision_;
 };
 
 }  // namespace omnitune

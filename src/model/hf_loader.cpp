@@ -54,6 +54,13 @@ std::vector<std::string> hf_candidate_names(const std::string& name) {
   return out;
 }
 
+std::map<std::string, std::vector<int64_t>> hf_checkpoint_shapes(const std::string& dir) {
+  const SafetensorsIndex ckpt = SafetensorsIndex::open(dir);
+  std::map<std::string, std::vector<int64_t>> out;
+  for (const std::string& n : ckpt.names()) out[n] = ckpt.info(n).shape;
+  return out;
+}
+
 HfLoadReport hf_load_checkpoint(const std::string& dir, ParamList& params, const HfLoadOptions& opt) {
   auto ckpt = std::make_shared<SafetensorsIndex>(SafetensorsIndex::open(dir));
   HfLoadReport report;

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct HfLoadReport {
 
 // The checkpoint names a model-internal name may have, most likely first.
 std::vector<std::string> hf_candidate_names(const std::string& internal_name);
+
+// Every tensor's name and shape in the checkpoint directory `dir` (all shards), read from the
+// headers only: models whose layout comes from the weights (MobileNetV5) are built from it.
+std::map<std::string, std::vector<int64_t>> hf_checkpoint_shapes(const std::string& dir);
 
 // Fills every parameter in `params` from the checkpoint directory `dir`.
 HfLoadReport hf_load_checkpoint(const std::string& dir, ParamList& params, const HfLoadOptions& opt);
