@@ -1,10 +1,13 @@
-// omnitune-forward: runs a Hugging Face Gemma 3 checkpoint on inputs from a safetensors file and
-// writes the logits (fp32), so anyone can check parity against a reference implementation.
+// omnitune-forward: runs a Hugging Face Gemma 3 or Gemma 3n checkpoint (by config.json's
+// model_type) on inputs from a safetensors file and writes the logits (fp32), so anyone can check
+// parity against a reference implementation.
 //   omnitune-forward --model DIR --inputs IN.safetensors --out OUT.safetensors
 //                    [--dtype float32|bfloat16] [--attention auto|reference|chunked|sdpa]
 //                    [--greedy-new-tokens N] [--allow-unexpected]
-// IN holds input_ids [B, T] (int64) and optionally pixel_values, token_type_ids, attention_mask.
-// With --greedy-new-tokens N, OUT also holds generated_ids [B, N] from the KV-cache decode path.
+// IN holds input_ids [B, T] (int64) and optionally pixel_values, attention_mask, token_type_ids
+// (Gemma 3), input_features [N, frames, mel] + input_features_mask [N, frames] (Gemma 3n audio, HF
+// names: mask true = real frame). With --greedy-new-tokens N, OUT also holds generated_ids [B, N]
+// from the KV-cache decode path.
 #include <ATen/core/grad_mode.h>
 
 #include <cstdio>
@@ -15,6 +18,8 @@
 #include "dist/runtime.h"
 #include "generate/generator.h"
 #include "model/gemma3_model.h"
+#include "model/gemma3n_model.h"
+#include "model/hf_config_json.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
 
@@ -33,7 +38,8 @@ const char* kUsage =
     "                        [--dtype float32|bfloat16] [--attention auto|reference|chunked|sdpa]\n"
     "                        [--greedy-new-tokens N] [--allow-unexpected]\n"
     "IN holds input_ids [B, T] int64 and optionally pixel_values [N, 3, S, S], token_type_ids [B, T],\n"
-    "attention_mask [B, T]. OUT receives logits [B, T, vocab] fp32 (and generated_ids [B, N]).\n";
+    "attention_mask [B, T]; for Gemma 3n also input_features [N, frames, mel] and input_features_mask\n"
+    "[N, frames] (true = real frame). OUT receives logits [B, T, vocab] fp32 (and generated_ids [B, N]).\n";
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -62,46 +68,105 @@ at::Tensor optional(const SafetensorsFile& f, const std::string& name) {
   return f.contains(name) ? safetensors_read(f, name) : at::Tensor();
 }
 
+HfLoadOptions load_options(const Args& a) {
+  HfLoadOptions lo;
+  lo.dtype = a.dtype == "float32" ? at::kFloat : at::kBFloat16;
+  lo.allow_unexpected = a.allow_unexpected;
+  return lo;
+}
+
+void log_load(const HfLoadReport& rep) {
+  OT_LOG_INFO("loaded ", rep.tensors, " tensors (", rep.bytes / (1 << 20), " MiB, key style ", rep.key_style,
+              ", ", rep.zero_copy, " zero-copy", rep.ignored.empty() ? "" : str_cat(", ", rep.ignored.size(), " ignored"),
+              ")");
+}
+
+int run_gemma3(const Args& a) {
+  Gemma3Config cfg = gemma3_config_load(a.model);
+  OT_LOG_INFO(gemma3_config_describe(cfg));
+  Gemma3Model model(cfg);
+  model.attention_impl = attention_impl_from_string(a.attention);
+  ParamList params = model.params();
+  const HfLoadOptions lo = load_options(a);
+  log_load(hf_load_checkpoint(a.model, params, lo));
+
+  SafetensorsFile in = SafetensorsFile::open(a.inputs);
+  OT_REQUIRE(in.contains("input_ids"), a.inputs, ": needs an 'input_ids' tensor [batch, tokens]");
+  Gemma3Inputs x;
+  x.input_ids = safetensors_read(in, "input_ids").to(at::kLong);
+  x.pixel_values = optional(in, "pixel_values");
+  if (x.pixel_values.defined()) x.pixel_values = x.pixel_values.to(lo.dtype);
+  x.token_type_ids = optional(in, "token_type_ids");
+  x.attention_mask = optional(in, "attention_mask");
+  at::NoGradGuard no_grad;
+  at::Tensor logits = model.forward_logits(x).to(at::kFloat);
+  std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
+  if (a.greedy_new_tokens > 0) {
+    GenerateRequest req;
+    req.input_ids = x.input_ids;
+    req.attention_mask = x.attention_mask;
+    req.pixel_values = x.pixel_values;
+    req.token_type_ids = x.token_type_ids;
+    req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
+    GenerateResult g = generate(model, req, SamplingOptions{});
+    out.push_back({"generated_ids", g.tokens});
+  }
+  safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
+  OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
+  return 0;
+}
+
+int run_gemma3n(const Args& a) {
+  Gemma3nConfig cfg = gemma3n_config_load(a.model);
+  OT_LOG_INFO(gemma3n_config_describe(cfg));
+  const TensorShapes layout = hf_checkpoint_shapes(a.model);
+  Gemma3nModel model(cfg, dense_linear_factory(), &layout);
+  model.attention_impl = attention_impl_from_string(a.attention);
+  OT_LOG_INFO("vision tower: ", model.vision()->describe());
+  ParamList params = model.params();
+  HfLoadOptions lo = load_options(a);
+  lo.known_unused = [&model](const std::string& n) { return model.unused_checkpoint_tensor(n); };
+  log_load(hf_load_checkpoint(a.model, params, lo));
+
+  SafetensorsFile in = SafetensorsFile::open(a.inputs);
+  OT_REQUIRE(in.contains("input_ids"), a.inputs, ": needs an 'input_ids' tensor [batch, tokens]");
+  Gemma3nInputs x;
+  x.input_ids = safetensors_read(in, "input_ids").to(at::kLong);
+  x.attention_mask = optional(in, "attention_mask");
+  x.pixel_values = optional(in, "pixel_values");
+  x.audio_features = optional(in, "input_features");
+  if (x.audio_features.defined()) {
+    OT_REQUIRE(in.contains("input_features_mask"), a.inputs, ": input_features needs input_features_mask");
+    x.audio_features = x.audio_features.to(lo.dtype);
+    x.audio_pad = safetensors_read(in, "input_features_mask").to(at::kBool).logical_not();
+  }
+  at::NoGradGuard no_grad;
+  at::Tensor logits = model.forward_logits(x).to(at::kFloat);
+  std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
+  if (a.greedy_new_tokens > 0) {
+    // Greedy decode on the KV cache: the prompt once, then one token per step.
+    const int64_t B = x.input_ids.size(0), T = x.input_ids.size(1);
+    KVCache cache = model.make_cache(B, T + a.greedy_new_tokens);
+    at::Tensor last = model.forward_logits(x, &cache).select(1, T - 1);
+    std::vector<at::Tensor> ids;
+    Gemma3nInputs step;
+    for (int64_t s = 0; s < a.greedy_new_tokens; ++s) {
+      step.input_ids = std::get<1>(last.max(-1)).unsqueeze(1);
+      ids.push_back(step.input_ids);
+      if (s + 1 < a.greedy_new_tokens) last = model.forward_logits(step, &cache).select(1, 0);
+    }
+    out.push_back({"generated_ids", at::cat(ids, 1)});
+  }
+  safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
+  OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
-    Args a = parse(ac, av);
-    Gemma3Config cfg = gemma3_config_load(a.model);
-    OT_LOG_INFO(gemma3_config_describe(cfg));
-    Gemma3Model model(cfg);
-    model.attention_impl = attention_impl_from_string(a.attention);
-    ParamList params = model.params();
-    HfLoadOptions lo;
-    lo.dtype = a.dtype == "float32" ? at::kFloat : at::kBFloat16;
-    lo.allow_unexpected = a.allow_unexpected;
-    HfLoadReport rep = hf_load_checkpoint(a.model, params, lo);
-    OT_LOG_INFO("loaded ", rep.tensors, " tensors (", rep.bytes / (1 << 20), " MiB, key style ", rep.key_style,
-                ", ", rep.zero_copy, " zero-copy)");
-
-    SafetensorsFile in = SafetensorsFile::open(a.inputs);
-    OT_REQUIRE(in.contains("input_ids"), a.inputs, ": needs an 'input_ids' tensor [batch, tokens]");
-    Gemma3Inputs x;
-    x.input_ids = safetensors_read(in, "input_ids").to(at::kLong);
-    x.pixel_values = optional(in, "pixel_values");
-    if (x.pixel_values.defined()) x.pixel_values = x.pixel_values.to(lo.dtype);
-    x.token_type_ids = optional(in, "token_type_ids");
-    x.attention_mask = optional(in, "attention_mask");
-    at::NoGradGuard no_grad;
-    at::Tensor logits = model.forward_logits(x).to(at::kFloat);
-    std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
-    if (a.greedy_new_tokens > 0) {
-      GenerateRequest req;
-      req.input_ids = x.input_ids;
-      req.attention_mask = x.attention_mask;
-      req.pixel_values = x.pixel_values;
-      req.token_type_ids = x.token_type_ids;
-      req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
-      GenerateResult g = generate(model, req, SamplingOptions{});
-      out.push_back({"generated_ids", g.tokens});
-    }
-    safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
-    OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
-    return 0;
+    const Args a = parse(ac, av);
+    return hf_config_model_type(a.model) == "gemma3n" ? run_gemma3n(a) : run_gemma3(a);
   });
 }

@@ -29,4 +29,12 @@ std::string hf_config_read_file(const std::string& path, std::string& file) {
   return ss.str();
 }
 
+std::string hf_config_model_type(const std::string& path) {
+  std::string file;
+  const nlohmann::json j = hf_config_parse_object(hf_config_read_file(path, file), file);
+  std::string type;
+  hf_config_read(j, "model_type", type, file);
+  return type;
+}
+
 }  // namespace omnitune

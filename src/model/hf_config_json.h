@@ -27,4 +27,7 @@ nlohmann::json hf_config_parse_object(const std::string& text, const std::string
 // The text of `dir/config.json`, or of `path` itself when it is a file; sets `file` to what was read.
 std::string hf_config_read_file(const std::string& path, std::string& file);
 
+// The top-level `model_type` of `dir/config.json` ("gemma3", "gemma3n", ...), "" when absent.
+std::string hf_config_model_type(const std::string& path);
+
 }  // namespace omnitune
