@@ -3,6 +3,9 @@
 //                   [--dtype bfloat16|float32]
 // The run's resolved config comes from the checkpoint itself (meta.json), so the model path, LoRA
 // settings and freeze flags are exactly those of training. Runs on any number of ranks.
+//
+//   omnitune-export --model GEMMA3N_DIR --submodel e2b|"ffn=W[,W...];skip=i[,i...]" --out DIR
+// slices a Gemma 3n checkpoint into a MatFormer sub-model (model/gemma3n_submodel.h; one rank).
 #include <filesystem>
 #include <fstream>
 
@@ -15,6 +18,7 @@
 #include "dist/dist_config.h"
 #include "dist/mpi_comm.h"
 #include "dist/runtime.h"
+#include "model/gemma3n_submodel.h"
 #include "train/checkpoint.h"
 #include "train/export.h"
 #include "train/lr_schedule.h"
@@ -26,7 +30,7 @@ namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
-    std::string ckpt, out, format, dtype = "bfloat16";
+    std::string ckpt, out, format, dtype = "bfloat16", model, submodel;
     for (int i = 1; i < ac; ++i) {
       const std::string f = av[i];
       OT_REQUIRE(i + 1 < ac, "option ", f, " needs a value");
@@ -35,7 +39,19 @@ int main(int argc, char** argv) {
       else if (f == "--out") out = v;
       else if (f == "--format") format = v;
       else if (f == "--dtype") dtype = v;
-      else OT_FAIL("unknown option ", f, "; usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged] [--dtype bfloat16|float32]");
+      else if (f == "--model") model = v;
+      else if (f == "--submodel") submodel = v;
+      else OT_FAIL("unknown option ", f, "; usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged] [--dtype bfloat16|float32]"
+                   " | --model DIR --submodel SPEC --out DIR");
+    }
+    if (!submodel.empty()) {
+      OT_REQUIRE(!model.empty() && !out.empty(), "usage: omnitune-export --model DIR --submodel e2b|SPEC --out DIR");
+      OT_REQUIRE(rt.topology().world_size == 1, "--submodel runs on one rank");
+      const Gemma3nSubmodelReport r =
+          gemma3n_extract_submodel(model, out, gemma3n_submodel_spec_parse(submodel), int64_t(5) << 30);
+      OT_LOG_INFO("sub-model ", submodel, ": ", r.layers_in, " -> ", r.layers_out, " layers, ", r.bytes_in / 1e6, " -> ",
+                  r.bytes_out / 1e6, " MB of weights, written to ", out);
+      return 0;
     }
     OT_REQUIRE(!ckpt.empty() && !out.empty(), "usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged]");
     const std::string dir = checkpoint_resolve("", ckpt);

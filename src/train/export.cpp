@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "nn/lora.h"
+#include "nn/hf_writer.h"
 #include "nn/tensor_io.h"
 #include "train/peft.h"
 
@@ -18,63 +19,10 @@ namespace fs = std::filesystem;
 namespace omnitune {
 namespace {
 
-// Copies the files a Hugging Face directory needs besides weights (whichever the base has).
-void copy_side_files(const std::string& base, const fs::path& out) {
-  for (const char* f : {"config.json", "generation_config.json", "tokenizer.model", "tokenizer.json",
-                        "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
-                        "processor_config.json", "chat_template.json", "chat_template.jinja"}) {
-    const fs::path src = fs::path(base) / f;
-    if (fs::exists(src)) fs::copy_file(src, out / f, fs::copy_options::overwrite_existing);
-  }
-}
-
 std::string regex_escape(const std::string& s) {
   static const std::regex special(R"([.^$|()\[\]{}*+?\\])");
   return std::regex_replace(s, special, R"(\$&)");
 }
-
-// Streams tensors into size-bounded safetensors shards, then writes the index (HF layout).
-class ShardedWriter {
- public:
-  ShardedWriter(fs::path dir, int64_t max_bytes) : dir_(std::move(dir)), max_(max_bytes) {}
-  void add(const std::string& name, at::Tensor t) {
-    const int64_t b = t.numel() * t.element_size();
-    if (!pending_.empty() && bytes_ + b > max_) flush();
-    pending_.emplace_back(name, std::move(t));
-    bytes_ += b;
-    total_ += b;
-  }
-  void finish() {
-    flush();
-    const size_t n = files_.size();
-    nlohmann::json index;
-    index["metadata"]["total_size"] = total_;
-    for (size_t i = 0; i < n; ++i) {
-      char final_name[64];
-      std::snprintf(final_name, sizeof final_name, n == 1 ? "model.safetensors" : "model-%05zu-of-%05zu.safetensors",
-                    i + 1, n);
-      fs::rename(dir_ / files_[i].first, dir_ / final_name);
-      for (const auto& name : files_[i].second) index["weight_map"][name] = final_name;
-    }
-    if (n > 1) std::ofstream(dir_ / "model.safetensors.index.json") << index.dump(2) << "\n";
-  }
-
- private:
-  void flush() {
-    if (pending_.empty()) return;
-    const std::string tmp = "part-" + std::to_string(files_.size()) + ".safetensors";
-    safetensors_write((dir_ / tmp).string(), pending_, {{"format", "pt"}});
-    std::vector<std::string> names;
-    for (auto& [n, t] : pending_) names.push_back(n);
-    files_.emplace_back(tmp, names);
-    pending_.clear();
-    bytes_ = 0;
-  }
-  fs::path dir_;
-  int64_t max_, bytes_ = 0, total_ = 0;
-  std::vector<std::pair<std::string, at::Tensor>> pending_;
-  std::vector<std::pair<std::string, std::vector<std::string>>> files_;
-};
 
 std::string module_of(const std::string& param) {
   for (const char* s : {".lora_A.weight", ".lora_B.weight", ".weight", ".bias"}) {
@@ -131,7 +79,7 @@ void export_model(ShardedGemma3& engine, const TrainSettings& t, const ExportOpt
   } else {
     // Full weights. Merged: the adapters (small) are collected first, then folded into their base
     // weight as it streams by.
-    ShardedWriter writer(tmp, opt.max_shard_bytes);
+    HfShardedWriter writer(tmp, opt.max_shard_bytes);
     std::map<std::string, at::Tensor> lora_a, lora_b;
     if (opt.format == "merged")
       engine.for_each_full_param(true, [&](const std::string& name, const at::Tensor& full) {
@@ -148,7 +96,7 @@ void export_model(ShardedGemma3& engine, const TrainSettings& t, const ExportOpt
     if (root) writer.finish();
   }
   if (root) {
-    copy_side_files(t.model_path, tmp);
+    hf_copy_side_files(t.model_path, tmp);
     if (opt.format == "peft") fs::remove(tmp / "config.json");  // an adapter directory holds no model config
     fs::remove_all(final_dir);
     fs::rename(tmp, final_dir);

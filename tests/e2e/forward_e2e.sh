@@ -3,7 +3,8 @@
 #   - Gemma 3 (gemma3-tiny-ref): multimodal prompt with token types -> logits within 1e-4;
 #   - Gemma 3n (gemma3n-tiny-ref): a text batch longer than the sliding window -> logits within 1e-4
 #     and 4 greedy tokens on the KV cache equal to the reference's; a prompt mixing audio (log-mel
-#     features + mask) and image soft tokens with hard vision/audio ids -> logits within 1e-4.
+#     features + mask) and image soft tokens with hard vision/audio ids -> logits within 1e-4;
+#   - omnitune-export --submodel slices the Gemma 3n fixture; the result runs in omnitune-forward.
 # Prints "N passed, M failed". Usage: forward_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
@@ -70,6 +71,13 @@ check "Gemma 3n: audio + image prompt runs" fwd --model "$g3n" --inputs "$work/m
 check "Gemma 3n: audio + image prompt logits within 1e-4" \
   st close "$work/mm-out.safetensors" logits "$g3n/reference.safetensors" mm.logits 1e-4
 check "Gemma 3n: the log names the vision layout read from the weights" grep -q "vision tower: stage 0" "$work/fwd.log"
+
+# ---- MatFormer sub-model: sliced by omnitune-export, then run by omnitune-forward
+check "Gemma 3n: omnitune-export --submodel writes a 7-layer model" \
+  "$bin/omnitune-export" --model "$g3n" --submodel "skip=6;ffn=64" --out "$work/sub" >"$work/sub.log" 2>&1
+check "Gemma 3n: the sub-model runs in omnitune-forward" \
+  fwd --model "$work/sub" --inputs "$work/text-in.safetensors" --out "$work/sub-out.safetensors"
+check "Gemma 3n: the sub-model's config says 7 layers" grep -q '"num_hidden_layers": 7' "$work/sub/config.json"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
