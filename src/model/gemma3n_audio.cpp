@@ -15,13 +15,14 @@ RmsNorm gain_norm(const std::string& name, int64_t dim, double eps) { return Rms
 // Cumulative group norm over [B, T, F, C] (one group): statistics of all frames up to t, each
 // frame's squared deviations taken from its own running mean; computed in fp32.
 at::Tensor cumulative_group_norm(const at::Tensor& x, const at::Tensor& scale, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
+  const at::ScalarType ct = compute_dtype_of(x.scalar_type());
+  at::Tensor xf = x.to(ct);
   const std::vector<int64_t> dims{2, 3};
   const double per_frame = double(x.size(2) * x.size(3));
   at::Tensor count = at::arange(1, x.size(1) + 1, xf.options()).view({1, -1, 1, 1}) * per_frame;
   at::Tensor mean = xf.sum(dims, /*keepdim=*/true).cumsum(1) / count;
   at::Tensor var = (xf - mean).pow(2).sum(dims, /*keepdim=*/true).cumsum(1) / count;
-  at::Tensor y = (xf - mean) * at::rsqrt(var + eps) * scale.to(at::kFloat).view({1, 1, 1, -1});
+  at::Tensor y = (xf - mean) * at::rsqrt(var + eps) * scale.to(ct).view({1, 1, 1, -1});
   return y.to(x.scalar_type());
 }
 
@@ -75,7 +76,7 @@ at::Tensor Gemma3nAudioAttention::forward(const at::Tensor& x, const at::Tensor&
   at::Tensor allowed = near.view({1, 1, T, T}).logical_and(pad.logical_not().view({B, 1, 1, T}));
   const double lowest = dt == at::kDouble ? std::numeric_limits<double>::lowest() : std::numeric_limits<float>::lowest();
   logits = logits.masked_fill(allowed.logical_not(), lowest);
-  at::Tensor probs = at::softmax(logits, -1, at::kFloat).to(dt);
+  at::Tensor probs = at::softmax(logits, -1, compute_dtype_of(dt)).to(dt);
   at::Tensor ctx = at::matmul(probs, v).permute({0, 2, 1, 3}).reshape({B, T, C});
   return x + post_norm.forward(post->forward(ctx).clamp(-clip, clip));
 }

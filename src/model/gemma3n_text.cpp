@@ -24,7 +24,7 @@ RmsNorm gain_norm(const std::string& name, int64_t dim, double eps) {
 
 at::Tensor Gemma3nAltUp::modalities(const at::Tensor& x) const {
   at::Tensor routed = at::matmul(router_norm.forward(x) * router_input_scale, modality_router.t());
-  return at::tanh(routed.to(at::kFloat)).to(x.scalar_type());
+  return at::tanh(routed.to(compute_dtype_of(x.scalar_type()))).to(x.scalar_type());
 }
 
 at::Tensor Gemma3nAltUp::predict(const at::Tensor& streams) const {

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "nn/norm.h"
 #include "nn/torch_compat.h"
 
 namespace omnitune {
@@ -60,7 +61,7 @@ at::Tensor attend_block(const at::Tensor& q, const at::Tensor& k, const at::Tens
     lowest = scores.scalar_type() == at::kHalf ? -65504.0 : -3.3895313892515355e38;
   }
   if (allowed.defined()) scores = scores.masked_fill(allowed.logical_not(), lowest);
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor probs = at::softmax(scores, -1, compute_dtype_of(scores.scalar_type())).to(q.scalar_type());
   return at::matmul(probs, v);
 }
 

@@ -4,10 +4,11 @@
 namespace omnitune {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool plus_one) {
-  at::Tensor xf = x.to(at::kFloat);
+  const at::ScalarType ct = compute_dtype_of(x.scalar_type());
+  at::Tensor xf = x.to(ct);
   at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
   if (w.defined()) {
-    at::Tensor g = w.to(at::kFloat);
+    at::Tensor g = w.to(ct);
     y = plus_one ? y * (g + 1.0) : y * g;
   }
   return y.to(x.scalar_type());

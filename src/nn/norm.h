@@ -9,6 +9,10 @@
 
 namespace omnitune {
 
+// The dtype reductions and softmaxes run in: fp32 for half, bf16 and fp32 inputs (HF's upcast),
+// fp64 for fp64 inputs (gradient checks keep their precision).
+inline at::ScalarType compute_dtype_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
 // y = x * rsqrt(mean(x^2) + eps) * (plus_one ? 1 + w : w), computed in fp32, cast to x's dtype.
 // An undefined w means gain 1.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool plus_one);

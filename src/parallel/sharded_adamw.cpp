@@ -36,6 +36,31 @@ double ShardedAdamW::grad_norm() const {
   return std::sqrt(sq.sum().item<double>());
 }
 
+std::vector<double> ShardedAdamW::group_grad_norms() const {
+  at::NoGradGuard no_grad;
+  const int64_t n = int64_t(groups_.size());
+  if (n == 0) return {};
+  // Row g: [sum of squares over TP-sharded params, over replicated params] of group g.
+  at::Tensor sq = at::zeros({n, 2}, at::TensorOptions().dtype(at::kDouble).device(groups_[0]->grad.device()));
+  for (int64_t i = 0; i < n; ++i) {
+    const FlatGroup* g = groups_[size_t(i)];
+    for (const auto& p : g->params()) {
+      auto [b, e] = g->shard_range(p);
+      if (e <= b) continue;
+      at::Tensor part = g->grad.narrow(0, b, e - b).to(at::kDouble);
+      sq[i][p.tp_sharded ? 0 : 1] += part.dot(part);
+    }
+  }
+  comms_.shard->all_reduce(sq, ReduceOp::Sum);
+  if (comms_.tp && comms_.tp->size() > 1) {
+    at::Tensor sharded = sq.select(1, 0).contiguous();
+    comms_.tp->all_reduce(sharded, ReduceOp::Sum);
+    sq.select(1, 0).copy_(sharded);
+  }
+  at::Tensor norms = sq.sum(1).sqrt().cpu();
+  return std::vector<double>(norms.data_ptr<double>(), norms.data_ptr<double>() + n);
+}
+
 StepReport ShardedAdamW::step(double lr) {
   at::NoGradGuard no_grad;
   StepReport r;

@@ -27,6 +27,9 @@ class ShardedAdamW {
 
   // Global gradient norm (a collective over the shard, replicate and TP groups).
   double grad_norm() const;
+  // Each group's gradient norm (same reductions as grad_norm, one collective): early-step
+  // diagnostics. grad_norm()^2 equals the sum of their squares.
+  std::vector<double> group_grad_norms() const;
   // Clips, updates the shards with learning rate lr, zeroes the gradients. A non-finite gradient
   // norm skips the update (gradients are still zeroed) and reports finite = false.
   StepReport step(double lr);

@@ -16,6 +16,8 @@ void register_metrics_config(ConfigSchema& s) {
   s.add({"logging.log_every_steps", ConfigType::Int, "1", "progress line on rank 0 every N steps", {}});
   s.add({"logging.tensorboard", ConfigType::Bool, "true", "also write TensorBoard event files into the run dir", {}});
   s.add({"logging.metrics_file", ConfigType::String, "metrics.jsonl", "per-step metrics file in the run dir", {}});
+  s.add({"logging.unit_grad_norm_steps", ConfigType::Int, "20",
+         "log every FSDP unit's gradient norm (before clipping) as grad_norm/<unit> for the first N steps; 0 = off", {}});
 }
 
 MetricsLogger::MetricsLogger(const std::string& run_dir, const Config& cfg, bool enabled) : enabled_(enabled) {

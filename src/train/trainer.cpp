@@ -3,6 +3,7 @@
 // the first micro-batch), so the gradient is independent of how the batch was split.
 #include "train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -106,8 +107,13 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
   TrainModel tm = build_train_model(t, mesh, device);
   ShardedGemma3& engine = *tm.engine;
   std::vector<FlatGroup*> groups;
+  std::vector<std::string> group_units;  // the unit of each optimizer group
   for (auto& u : engine.units())
-    if (u->trainable()) groups.push_back(u->trainable());
+    if (u->trainable()) {
+      groups.push_back(u->trainable());
+      group_units.push_back(u->name());
+    }
+  const int64_t unit_grad_norm_steps = cfg.get_int("logging.unit_grad_norm_steps");
   ShardedAdamW opt(groups, engine.comms(), t.adamw);
   const LrScheduleOptions lr = lr_schedule_from_config(cfg, total_steps);
   if (root) {
@@ -191,6 +197,8 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     engine.synchronize();
     const double loss = tokens > 0 ? all_reduce_sum(dp, loss_sum) / double(tokens) : 0.0;
     const double lr_now = lr_at(lr, st.step);
+    // Early steps: each unit's share of the gradient (large early gradients show where they start).
+    const std::vector<double> unit_norms = st.step < unit_grad_norm_steps ? opt.group_grad_norms() : std::vector<double>{};
     StepReport rep = opt.step(lr_now);
     const bool ok = tokens > 0 && std::isfinite(loss) && rep.finite;
     st.bad_steps_in_a_row = ok ? 0 : st.bad_steps_in_a_row + 1;
@@ -215,6 +223,17 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
                 {"samples_per_s", double(t.global_batch_size) / dt},
                 {"step_time_s", dt},
                 {"loss_tokens", double(tokens)}};
+    for (size_t i = 0; i < unit_norms.size(); ++i) m.values["grad_norm/" + group_units[i]] = unit_norms[i];
+    if (root && !unit_norms.empty() && st.step == 1) {
+      std::vector<size_t> order(unit_norms.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return unit_norms[a] > unit_norms[b]; });
+      std::string top;
+      for (size_t k = 0; k < order.size() && k < 3; ++k)
+        top += str_cat(k ? ", " : "", group_units[order[k]], " ", unit_norms[order[k]]);
+      OT_LOG_INFO("step 1 gradient norm ", rep.grad_norm, "; largest units: ", top,
+                  " (grad_norm/<unit> in the metrics for the first ", unit_grad_norm_steps, " steps)");
+    }
     StepShape shape{inputs, t.global_batch_size, images, vision_trained, t.peft.method != "lora"};
     shape.pairs_global = pairs_global;
     shape.pairs_sliding = pairs_sliding;

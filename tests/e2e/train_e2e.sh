@@ -44,6 +44,20 @@ print(f"  loss {first:.3f} -> {last:.3f}; val {val}")
 # shows answering; here the adapters must still cut the loss clearly.
 assert len(m) == 60 and last < 0.85 * first and len(val) == 3 and val[-1] < val[0], (first, last, val)
 PY
+check "LoRA: per-unit gradient norms for the first 20 steps add up to the gradient norm" python3 - "$work/lora/metrics.jsonl" "$work/lora.log" <<'PY'
+import json, math, sys
+m = [json.loads(l) for l in open(sys.argv[1])]
+for r in m:
+    units = {k: v for k, v in r.items() if k.startswith("grad_norm/")}
+    if r["step"] > 20:
+        assert not units, r["step"]
+        continue
+    # LoRA: every decoder block holds adapters; frozen units (vision, embed, head) have no gradients
+    assert len(units) == 4 and all(k.startswith("grad_norm/model.language_model.layers.") for k in units), units
+    total = math.sqrt(sum(v * v for v in units.values()))
+    assert abs(total - r["grad_norm"]) <= 1e-9 + 1e-6 * r["grad_norm"], (r["step"], total, r["grad_norm"])
+assert "largest units: model.language_model.layers." in open(sys.argv[2]).read()
+PY
 check "LoRA: TensorBoard events, resolved config, PEFT export" \
   sh -c "ls '$work/lora/tensorboard'/events.out.tfevents.* >/dev/null && test -f '$work/lora/config.yaml' && test -f '$work/lora/export-peft/adapter_model.safetensors' && test -f '$work/lora/export-peft/adapter_config.json'"
 check "plot_metrics.py draws the loss curves (PNG)" sh -c "'$src/scripts/plot_metrics.py' '$work/lora' -o '$work/loss.png' >/dev/null && head -c 8 '$work/loss.png' | od -An -c | grep -q 'P   N   G'"

@@ -12,8 +12,10 @@
 #include "model/gemma3_model.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
+#include "model_test_util.h"
 
 using namespace omnitune;
+using omnitune::test_util::max_diff;
 
 namespace {
 
@@ -48,11 +50,6 @@ struct Fixture {
 Fixture& fx() {
   static Fixture f;
   return f;
-}
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
 Gemma3Inputs mm_inputs(bool with_token_types) {

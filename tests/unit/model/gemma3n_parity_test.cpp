@@ -14,9 +14,11 @@
 #include "model/gemma3n_model.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
+#include "model_test_util.h"
 #include "../test_util.h"
 
 using namespace omnitune;
+using omnitune::test_util::max_diff;
 using omnitune::test_util::fixture;
 using omnitune::test_util::fixture_present;
 
@@ -49,11 +51,6 @@ struct Fixture {
 Fixture& fx() {
   static Fixture f;
   return f;
-}
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
 }
 
 }  // namespace
