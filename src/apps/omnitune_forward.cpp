@@ -144,18 +144,14 @@ int run_gemma3n(const Args& a) {
   at::Tensor logits = model.forward_logits(x).to(at::kFloat);
   std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
   if (a.greedy_new_tokens > 0) {
-    // Greedy decode on the KV cache: the prompt once, then one token per step.
-    const int64_t B = x.input_ids.size(0), T = x.input_ids.size(1);
-    KVCache cache = model.make_cache(B, T + a.greedy_new_tokens);
-    at::Tensor last = model.forward_logits(x, &cache).select(1, T - 1);
-    std::vector<at::Tensor> ids;
-    Gemma3nInputs step;
-    for (int64_t s = 0; s < a.greedy_new_tokens; ++s) {
-      step.input_ids = std::get<1>(last.max(-1)).unsqueeze(1);
-      ids.push_back(step.input_ids);
-      if (s + 1 < a.greedy_new_tokens) last = model.forward_logits(step, &cache).select(1, 0);
-    }
-    out.push_back({"generated_ids", at::cat(ids, 1)});
+    GenerateRequest req;
+    req.input_ids = x.input_ids;
+    req.attention_mask = x.attention_mask;
+    req.pixel_values = x.pixel_values;
+    req.audio_features = x.audio_features;
+    req.audio_pad = x.audio_pad;
+    req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
+    out.push_back({"generated_ids", generate(model, req, SamplingOptions{}).tokens});
   }
   safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
   OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());

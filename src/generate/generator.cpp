@@ -8,7 +8,14 @@
 
 namespace omnitune {
 
-GenerateResult generate(const Gemma3Model& model, const GenerateRequest& req, const SamplingOptions& sampling) {
+namespace {
+
+// The loop shared by every model. `last_logits(ids, mask, pos, cache, first)` runs the model on
+// the given tokens (with the prompt's media when `first` or without a cache) and returns the logits
+// of the last position [B, V].
+template <typename Model, typename LastLogits>
+GenerateResult run_generation(const Model& model, const GenerateRequest& req, const SamplingOptions& sampling,
+                              LastLogits last_logits) {
   OT_REQUIRE(req.input_ids.defined() && req.input_ids.dim() == 2, "generate: input_ids must be [batch, tokens]");
   const int64_t B = req.input_ids.size(0), T = req.input_ids.size(1), N = req.max_new_tokens;
   auto opts_long = req.input_ids.options().dtype(at::kLong);
@@ -28,10 +35,9 @@ GenerateResult generate(const Gemma3Model& model, const GenerateRequest& req, co
 
   auto t0 = std::chrono::steady_clock::now();
   KVCache cache = model.make_cache(B, T + N);
-  Gemma3Inputs in{req.input_ids, req.pixel_values, req.token_type_ids, mask, pos};
-  at::Tensor ids = req.input_ids, full_mask = mask, full_pos = pos, full_tt = req.token_type_ids;
-  at::Tensor hidden = model.forward_hidden(in, req.use_cache ? &cache : nullptr);
-  at::Tensor logits = model.text().logits(hidden.select(1, T - 1));
+  KVCache* kv = req.use_cache ? &cache : nullptr;
+  at::Tensor ids = req.input_ids, full_mask = mask, full_pos = pos;
+  at::Tensor logits = last_logits(ids, mask, pos, kv, true);
   res.prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   auto t1 = std::chrono::steady_clock::now();
@@ -51,22 +57,52 @@ GenerateResult generate(const Gemma3Model& model, const GenerateRequest& req, co
     last_pos = last_pos + 1;
     at::Tensor step_ids = next.unsqueeze(1);
     at::Tensor step_mask = at::ones({B, 1}, opts_long);
-    if (req.use_cache) {
-      Gemma3Inputs s{step_ids, {}, {}, step_mask, last_pos.unsqueeze(1)};
-      logits = model.text().logits(model.forward_hidden(s, &cache).select(1, 0));
+    if (kv) {
+      logits = last_logits(step_ids, step_mask, last_pos.unsqueeze(1), kv, false);
     } else {
       // Recompute everything: the same inputs the cache path saw, as one sequence.
       ids = at::cat({ids, step_ids}, 1);
       full_mask = at::cat({full_mask, step_mask}, 1);
       full_pos = at::cat({full_pos, last_pos.unsqueeze(1)}, 1);
-      if (full_tt.defined()) full_tt = at::cat({full_tt, at::zeros({B, 1}, opts_long)}, 1);
-      Gemma3Inputs s{ids, req.pixel_values, full_tt, full_mask, full_pos};
-      at::Tensor h = model.forward_hidden(s, nullptr);
-      logits = model.text().logits(h.select(1, h.size(1) - 1));
+      logits = last_logits(ids, full_mask, full_pos, nullptr, false);
     }
   }
   res.decode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   return res;
+}
+
+}  // namespace
+
+GenerateResult generate(const Gemma3Model& model, const GenerateRequest& req, const SamplingOptions& sampling) {
+  return run_generation(model, req, sampling, [&](const at::Tensor& ids, const at::Tensor& mask, const at::Tensor& pos,
+                                                  KVCache* kv, bool first) {
+    Gemma3Inputs in{ids, {}, {}, mask, pos};
+    if (first || !kv) {
+      in.pixel_values = req.pixel_values;
+      // Generated tokens are text: their token types are 0.
+      if (req.token_type_ids.defined())
+        in.token_type_ids = at::constant_pad_nd(req.token_type_ids, {0, ids.size(1) - req.token_type_ids.size(1)});
+    }
+    at::Tensor h = model.forward_hidden(in, kv);
+    return model.text().logits(h.select(1, h.size(1) - 1));
+  });
+}
+
+GenerateResult generate(const Gemma3nModel& model, const GenerateRequest& req, const SamplingOptions& sampling) {
+  return run_generation(model, req, sampling, [&](const at::Tensor& ids, const at::Tensor& mask, const at::Tensor& pos,
+                                                  KVCache* kv, bool first) {
+    Gemma3nInputs in;
+    in.input_ids = ids;
+    in.attention_mask = mask;
+    in.position_ids = pos;
+    if (first || !kv) {
+      in.pixel_values = req.pixel_values;
+      in.audio_features = req.audio_features;
+      in.audio_pad = req.audio_pad;
+    }
+    at::Tensor h = model.forward_hidden(in, kv);
+    return model.text().logits(h.select(1, h.size(1) - 1));
+  });
 }
 
 }  // namespace omnitune

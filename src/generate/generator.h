@@ -10,6 +10,7 @@
 
 #include "generate/sampler.h"
 #include "model/gemma3_model.h"
+#include "model/gemma3n_model.h"
 
 namespace omnitune {
 
@@ -17,7 +18,9 @@ struct GenerateRequest {
   at::Tensor input_ids;       // [B, T] left-padded
   at::Tensor attention_mask;  // [B, T] or undefined (no padding)
   at::Tensor pixel_values;    // images of the prompts, batch-major, or undefined
-  at::Tensor token_type_ids;  // [B, T] or undefined
+  at::Tensor token_type_ids;  // [B, T] or undefined (Gemma 3 only)
+  at::Tensor audio_features;  // Gemma 3n: log-mel clips [N, frames, mel] in prompt order, or undefined
+  at::Tensor audio_pad;       // [N, frames] true = padding frame
   int64_t max_new_tokens = 64;
   std::vector<int64_t> stop_ids;  // e.g. <eos>, <end_of_turn>
   int64_t pad_id = 0;
@@ -32,5 +35,7 @@ struct GenerateResult {
 };
 
 GenerateResult generate(const Gemma3Model& model, const GenerateRequest& req, const SamplingOptions& sampling);
+// Gemma 3n: the same loop; KV-shared layers read their source layer's cache (they own none).
+GenerateResult generate(const Gemma3nModel& model, const GenerateRequest& req, const SamplingOptions& sampling);
 
 }  // namespace omnitune

@@ -5,12 +5,13 @@
 // embedder), the full forward over the greedy sequence, the audio encoder's frames and padding
 // mask and the audio embedder's soft tokens, the MobileNetV5 features (layout read from the
 // weights) and the vision embedder's soft tokens, and the logits of a prompt mixing audio and image
-// soft tokens with hard vision/audio ids, all within 1e-4 in fp32. The reference's
+// soft tokens with hard vision/audio ids, all within 1e-4 in fp32; and generate() on Gemma 3n. The reference's
 // KV-shared numbers are its cache-on ones (its no-cache path does not share: gemma-spec D.4).
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "core/safetensors.h"
+#include "generate/generator.h"
 #include "model/gemma3n_model.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
@@ -163,4 +164,52 @@ TEST(Gemma3nModel, PromptAndSoftTokenCountsMustAgree) {
   in.pixel_values = fx().r("vision.pixel_values");
   const std::string e = omnitune::test_util::error_of([&] { fx().model->forward_logits(in); });
   EXPECT_NE(e.find("image soft tokens"), std::string::npos) << e;
+}
+
+// generate() (the loop omnitune-generate runs) on Gemma 3n: KV-shared layers decode from their
+// source layer's cache, left padding and prompts with audio and images.
+TEST(Gemma3nGenerate, GreedyTokensMatchReferenceWithAndWithoutCache) {
+  at::NoGradGuard ng;
+  GenerateRequest req;
+  req.input_ids = fx().r("text.input_ids");
+  req.max_new_tokens = 4;
+  const at::Tensor want = fx().r("text.greedy_ids").narrow(1, req.input_ids.size(1), 4);
+  EXPECT_TRUE(at::equal(generate(*fx().model, req, SamplingOptions{}).tokens, want));
+  req.use_cache = false;
+  EXPECT_TRUE(at::equal(generate(*fx().model, req, SamplingOptions{}).tokens, want));
+}
+
+TEST(Gemma3nGenerate, LeftPaddedRowDecodesLikeThePromptAlone) {
+  at::NoGradGuard ng;
+  const at::Tensor prompts = fx().r("text.input_ids");
+  GenerateRequest alone;
+  alone.input_ids = prompts.narrow(0, 0, 1).narrow(1, 0, 14);  // a shorter first prompt
+  alone.max_new_tokens = 5;
+  const at::Tensor want0 = generate(*fx().model, alone, SamplingOptions{}).tokens;
+  GenerateRequest batch;
+  batch.input_ids = prompts.clone();
+  batch.input_ids.select(0, 0).narrow(0, 0, 6).fill_(0);
+  batch.input_ids.select(0, 0).narrow(0, 6, 14).copy_(prompts.select(0, 0).narrow(0, 0, 14));
+  batch.attention_mask = at::ones_like(prompts);
+  batch.attention_mask.select(0, 0).narrow(0, 0, 6).fill_(0);
+  batch.max_new_tokens = 5;
+  const at::Tensor got = generate(*fx().model, batch, SamplingOptions{}).tokens;
+  EXPECT_TRUE(at::equal(got.narrow(0, 0, 1), want0)) << got << want0;
+  alone.input_ids = prompts.narrow(0, 1, 1);
+  EXPECT_TRUE(at::equal(got.narrow(0, 1, 1), generate(*fx().model, alone, SamplingOptions{}).tokens));
+}
+
+TEST(Gemma3nGenerate, AudioAndImagePromptDecodesTheSameWithAndWithoutCache) {
+  at::NoGradGuard ng;
+  GenerateRequest req;
+  req.input_ids = fx().r("mm.input_ids");
+  req.pixel_values = fx().r("vision.pixel_values");
+  req.audio_features = fx().r("audio.input_features");
+  req.audio_pad = fx().r("audio.input_features_mask").logical_not();
+  req.max_new_tokens = 4;
+  const GenerateResult cached = generate(*fx().model, req, SamplingOptions{});
+  // The first token is the argmax of the reference's last-position logits.
+  EXPECT_EQ(cached.tokens[0][0].item<int64_t>(), std::get<1>(fx().r("mm.logits").select(1, 27).max(-1)).item<int64_t>());
+  req.use_cache = false;
+  EXPECT_TRUE(at::equal(generate(*fx().model, req, SamplingOptions{}).tokens, cached.tokens));
 }

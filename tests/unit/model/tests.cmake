@@ -1,6 +1,6 @@
 omnitune_add_unit_test(gemma3_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3_parity_test.cpp LIBS omnitune_model)
 omnitune_add_unit_test(gemma3_generate_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3_generate_test.cpp LIBS omnitune_generate)
 omnitune_add_unit_test(gemma3n_config_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_config_test.cpp LIBS omnitune_model)
-omnitune_add_unit_test(gemma3n_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_parity_test.cpp LIBS omnitune_model)
+omnitune_add_unit_test(gemma3n_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_parity_test.cpp LIBS omnitune_generate)
 omnitune_add_unit_test(gemma3n_submodel_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_submodel_test.cpp LIBS omnitune_model)
 omnitune_add_unit_test(gemma3n_grad_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_grad_test.cpp LIBS omnitune_model)
