@@ -149,8 +149,10 @@ void parse_vision(const json& v, Gemma3nVisionConfig& c, const std::string& wher
   hf_config_read(v, "rms_norm_eps", c.rms_norm_eps, where);
   hf_config_read(v, "vocab_size", c.vocab_size, where);
   hf_config_read(v, "vocab_offset", c.vocab_offset, where);
-  if (v.contains("model_args") && v["model_args"].is_object())
+  if (v.contains("model_args") && v["model_args"].is_object()) {
     hf_config_read(v["model_args"], "msfa_output_resolution", c.msfa_output_resolution, where + " model_args");
+    hf_config_read(v["model_args"], "channel_multiplier", c.channel_multiplier, where + " model_args");
+  }
   OT_REQUIRE(c.architecture == "mobilenetv5_300m_enc", where, ": vision architecture '", c.architecture,
              "' is not supported (Gemma 3n uses mobilenetv5_300m_enc)");
 }

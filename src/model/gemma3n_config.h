@@ -70,6 +70,7 @@ struct Gemma3nVisionConfig {
   double rms_norm_eps = 1e-6;
   int64_t vocab_size = 128, vocab_offset = 262144;  // hard vision tokens
   int64_t msfa_output_resolution = 16;              // from model_args (timm), else 16
+  double channel_multiplier = 1.0;                  // model_args (timm): only for building a random-weight tower
 };
 
 struct Gemma3nConfig {

@@ -101,6 +101,91 @@ void MnBlock::collect_params(ParamList& out) {
   if (has_gamma) out.push_back({name + ".layer_scale.gamma", &gamma, {channels}});
 }
 
+namespace {
+
+// timm's make_divisible: to a multiple of 8, never more than 10% below the value.
+int64_t make_divisible(double v, int64_t divisor = 8) {
+  int64_t n = std::max<int64_t>(divisor, int64_t(v + divisor / 2.0) / divisor * divisor);
+  if (double(n) < 0.9 * v) n += divisor;
+  return n;
+}
+
+}  // namespace
+
+TensorShapes mobilenet_v5_300m_layout(const std::string& prefix, double mult) {
+  // One string per block, timm's notation: er/uir/mqa, a = dw_start kernel, k = dw_mid (uir) or
+  // KV down-sampling (mqa) kernel, s = stride, e = expansion, h = heads, v = KV stride, d = key/value
+  // dim, c = output channels (scaled by the multiplier).
+  std::vector<std::vector<std::string>> stages = {
+      {"er_k3_s2_e4_c128", "er_k3_s1_e4_c128", "er_k3_s1_e4_c128"},
+      {"uir_a3_k5_s2_e6_c256", "uir_a5_k0_s1_e4_c256", "uir_a3_k0_s1_e4_c256", "uir_a5_k0_s1_e4_c256",
+       "uir_a3_k0_s1_e4_c256"},
+      {"uir_a5_k5_s2_e6_c640"},
+      {"uir_a5_k5_s2_e6_c1280"}};
+  for (int i = 0; i < 7; ++i) stages[2].push_back("uir_a5_k0_s1_e4_c640");
+  stages[2].push_back("uir_a0_k0_s1_e1_c640");
+  for (int i = 0; i < 14; ++i) {
+    stages[2].push_back("mqa_k3_h12_v2_s1_d64_c640");
+    stages[2].push_back("uir_a0_k0_s1_e2_c640");
+  }
+  for (int i = 0; i < 19; ++i) {
+    stages[3].push_back("mqa_k3_h16_v1_s1_d96_c1280");
+    stages[3].push_back("uir_a0_k0_s1_e2_c1280");
+  }
+  auto field = [](const std::string& b, char key) {
+    for (size_t p = b.find('_'); p != std::string::npos; p = b.find('_', p + 1))
+      if (b[p + 1] == key) return int64_t(std::stoll(b.substr(p + 2)));
+    return int64_t(0);
+  };
+  TensorShapes s;
+  auto conv = [&](const std::string& name, std::vector<int64_t> shape, const std::string& norm) {
+    s[name + ".weight"] = shape;
+    if (!norm.empty()) s[norm + ".weight"] = {shape[0]};
+  };
+  const int64_t stem = mult < 1.0 ? 64 : make_divisible(64 * mult);  // timm fixes the stem below 1x
+  conv(prefix + ".conv_stem.conv", {stem, 3, 3, 3}, prefix + ".conv_stem.bn");
+  s[prefix + ".conv_stem.conv.bias"] = {stem};
+  int64_t in = stem;
+  std::vector<int64_t> stage_out;
+  for (size_t st = 0; st < stages.size(); ++st) {
+    for (size_t i = 0; i < stages[st].size(); ++i) {
+      const std::string& b = stages[st][i];
+      const std::string n = prefix + ".blocks." + std::to_string(st) + "." + std::to_string(i);
+      const int64_t out = make_divisible(double(field(b, 'c')) * mult);
+      if (b.rfind("er_", 0) == 0) {
+        const int64_t mid = make_divisible(double(in * field(b, 'e')));
+        const int64_t k = field(b, 'k');
+        conv(n + ".conv_exp", {mid, in, k, k}, n + ".bn1");
+        conv(n + ".conv_pwl", {out, mid, 1, 1}, n + ".bn2");
+      } else if (b.rfind("uir_", 0) == 0) {
+        const int64_t a = field(b, 'a'), k = field(b, 'k'), mid = make_divisible(double(in * field(b, 'e')));
+        if (a) conv(n + ".dw_start.conv", {in, 1, a, a}, n + ".dw_start.bn");
+        conv(n + ".pw_exp.conv", {mid, in, 1, 1}, n + ".pw_exp.bn");
+        if (k) conv(n + ".dw_mid.conv", {mid, 1, k, k}, n + ".dw_mid.bn");
+        conv(n + ".pw_proj.conv", {out, mid, 1, 1}, n + ".pw_proj.bn");
+        s[n + ".layer_scale.gamma"] = {out};
+      } else {
+        const int64_t h = field(b, 'h'), d = field(b, 'd'), k = field(b, 'k');
+        s[n + ".norm.weight"] = {in};
+        conv(n + ".attn.query.proj", {h * d, in, 1, 1}, "");
+        for (const char* kv : {"key", "value"}) {
+          if (field(b, 'v') > 1) conv(n + ".attn." + kv + ".down_conv", {in, 1, k, k}, n + ".attn." + kv + ".norm");
+          conv(n + ".attn." + kv + ".proj", {d, in, 1, 1}, "");
+        }
+        conv(n + ".attn.output.proj", {out, h * d, 1, 1}, "");
+        s[n + ".layer_scale.gamma"] = {out};
+      }
+      in = out;
+    }
+    stage_out.push_back(in);
+  }
+  const int64_t fused = stage_out[2] + stage_out[3], mid = make_divisible(double(fused * 2));
+  conv(prefix + ".msfa.ffn.pw_exp.conv", {mid, fused, 1, 1}, prefix + ".msfa.ffn.pw_exp.bn");
+  conv(prefix + ".msfa.ffn.pw_proj.conv", {2048, mid, 1, 1}, prefix + ".msfa.ffn.pw_proj.bn");
+  s[prefix + ".msfa.norm.weight"] = {2048};
+  return s;
+}
+
 MobileNetV5Encoder::MobileNetV5Encoder(const std::string& prefix, const TensorShapes& s, int64_t resolution,
                                        double eps)
     : prefix_(prefix), eps_(eps), resolution_(resolution) {

@@ -46,6 +46,11 @@ struct MnBlock {
   void collect_params(ParamList& out);
 };
 
+// The tensor shapes of timm's `mobilenetv5_300m_enc` at `channel_multiplier` (its architecture
+// definition, widths rounded as timm rounds them), for building a random-weight tower without a
+// checkpoint (tiny test models, benchmarks). Loading a checkpoint never uses this.
+TensorShapes mobilenet_v5_300m_layout(const std::string& prefix, double channel_multiplier);
+
 class MobileNetV5Encoder {
  public:
   // prefix: "model.vision_tower.timm_model"; shapes: the checkpoint's tensors (names with prefix).

@@ -106,3 +106,21 @@ TEST(Gemma3nSubmodel, InvalidSpecsAreClearErrors) {
   EXPECT_NE(err("width=3").find("unknown part 'width'"), std::string::npos);
   EXPECT_NE(err("skip=a").find("not an integer"), std::string::npos);
 }
+
+// The random-init layout generator reproduces the fixture's tower (timm at channel multiplier
+// 0.125) tensor for tensor, shape for shape.
+TEST(MobileNetV5Layout, GeneratedShapesEqualTheFixtureCheckpoint) {
+  const std::string prefix = "model.vision_tower.timm_model";
+  TensorShapes want;
+  for (const auto& [name, shape] : hf_checkpoint_shapes(fixture_dir()))
+    if (name.rfind(prefix, 0) == 0) want[name] = shape;
+  const Gemma3nConfig c = gemma3n_config_load(fixture_dir());
+  EXPECT_DOUBLE_EQ(c.vision.channel_multiplier, 0.125);
+  const TensorShapes got = mobilenet_v5_300m_layout(prefix, c.vision.channel_multiplier);
+  EXPECT_EQ(got.size(), want.size());
+  for (const auto& [name, shape] : want) {
+    auto it = got.find(name);
+    ASSERT_NE(it, got.end()) << name;
+    EXPECT_EQ(it->second, shape) << name;
+  }
+}
