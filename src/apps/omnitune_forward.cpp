@@ -81,6 +81,20 @@ void log_load(const HfLoadReport& rep) {
               ")");
 }
 
+// Writes the prompt's logits (fp32) and, with --greedy-new-tokens N, exactly N greedy tokens
+// decoded on the KV cache (no stop ids).
+template <typename Model>
+int write_outputs(const Args& a, const Model& model, const at::Tensor& logits, GenerateRequest req) {
+  std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits.to(at::kFloat)}};
+  if (a.greedy_new_tokens > 0) {
+    req.max_new_tokens = a.greedy_new_tokens;
+    out.push_back({"generated_ids", generate(model, req, SamplingOptions{}).tokens});
+  }
+  safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
+  OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
+  return 0;
+}
+
 int run_gemma3(const Args& a) {
   Gemma3Config cfg = gemma3_config_load(a.model);
   OT_LOG_INFO(gemma3_config_describe(cfg));
@@ -98,22 +112,13 @@ int run_gemma3(const Args& a) {
   if (x.pixel_values.defined()) x.pixel_values = x.pixel_values.to(lo.dtype);
   x.token_type_ids = optional(in, "token_type_ids");
   x.attention_mask = optional(in, "attention_mask");
+  GenerateRequest req;
+  req.input_ids = x.input_ids;
+  req.attention_mask = x.attention_mask;
+  req.pixel_values = x.pixel_values;
+  req.token_type_ids = x.token_type_ids;
   at::NoGradGuard no_grad;
-  at::Tensor logits = model.forward_logits(x).to(at::kFloat);
-  std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
-  if (a.greedy_new_tokens > 0) {
-    GenerateRequest req;
-    req.input_ids = x.input_ids;
-    req.attention_mask = x.attention_mask;
-    req.pixel_values = x.pixel_values;
-    req.token_type_ids = x.token_type_ids;
-    req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
-    GenerateResult g = generate(model, req, SamplingOptions{});
-    out.push_back({"generated_ids", g.tokens});
-  }
-  safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
-  OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
-  return 0;
+  return write_outputs(a, model, model.forward_logits(x), req);
 }
 
 int run_gemma3n(const Args& a) {
@@ -140,22 +145,14 @@ int run_gemma3n(const Args& a) {
     x.audio_features = x.audio_features.to(lo.dtype);
     x.audio_pad = safetensors_read(in, "input_features_mask").to(at::kBool).logical_not();
   }
+  GenerateRequest req;
+  req.input_ids = x.input_ids;
+  req.attention_mask = x.attention_mask;
+  req.pixel_values = x.pixel_values;
+  req.audio_features = x.audio_features;
+  req.audio_pad = x.audio_pad;
   at::NoGradGuard no_grad;
-  at::Tensor logits = model.forward_logits(x).to(at::kFloat);
-  std::vector<std::pair<std::string, at::Tensor>> out{{"logits", logits}};
-  if (a.greedy_new_tokens > 0) {
-    GenerateRequest req;
-    req.input_ids = x.input_ids;
-    req.attention_mask = x.attention_mask;
-    req.pixel_values = x.pixel_values;
-    req.audio_features = x.audio_features;
-    req.audio_pad = x.audio_pad;
-    req.max_new_tokens = a.greedy_new_tokens;  // no stop ids: exactly N tokens
-    out.push_back({"generated_ids", generate(model, req, SamplingOptions{}).tokens});
-  }
-  safetensors_write(a.out, out, {{"producer", "omnitune-forward"}});
-  OT_LOG_INFO("wrote ", a.out, ": logits ", logits.sizes());
-  return 0;
+  return write_outputs(a, model, model.forward_logits(x), req);
 }
 
 }  // namespace
