@@ -2,6 +2,7 @@
 // gives every parameter a finite gradient (every part that the prompt uses a non-zero one), and the
 // analytic gradients of entries in the text decoder (AltUp, Laurel, PLE, a KV-shared layer's
 // query), the Conformer and the MobileNetV5 tower agree with central finite differences in float64.
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "core/safetensors.h"
