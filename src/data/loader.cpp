@@ -58,6 +58,9 @@ ShardDataset::ShardDataset(const std::string& dir, const std::string& expected_s
              m.value("schema_version", int64_t(-1)), ", this build reads ", kShardSchemaVersion,
              ": re-run omnitune-preprocess");
   if (m.contains("image") && m["image"].is_object()) tokens_per_image_ = m["image"].value("tokens_per_image", int64_t(0));
+  const int64_t manifest_mel_bins =
+      m.contains("audio") && m["audio"].is_object() ? m["audio"].value("mel_bins", int64_t(0)) : 0;
+  std::string audio_home;  // the first shard that stores clips: the others must match its bins
   const nlohmann::json& list = m["shards"];
   const int64_t n_shards = static_cast<int64_t>(list.size());
   for (int64_t k = 0; k < n_shards; ++k) {
@@ -95,6 +98,22 @@ ShardDataset::ShardDataset(const std::string& dir, const std::string& expected_s
                " normalize ", h.do_normalize, " mean ", join(h.image_mean), " std ", join(h.image_std), " vs ",
                h0.image_width, "x", h0.image_height, " rescale ", h0.rescale_factor, " normalize ", h0.do_normalize,
                " mean ", join(h0.image_mean), " std ", join(h0.image_std), "): re-run omnitune-preprocess");
+    // One mel-bin count for the whole split, so a micro-batch's clips stack into one tensor.
+    const ShardReader& rd = *shards_.back();
+    if (h.num_audio > 0) {
+      OT_REQUIRE(rd.audio_bins() > 0, path, ": it stores ", h.num_audio, " audio clip(s) of 0 mel bins (corrupt shard; "
+                 "re-run omnitune-preprocess)");
+      if (audio_home.empty()) {
+        audio_home = path;
+        audio_bins_ = rd.audio_bins();
+        OT_REQUIRE(manifest_mel_bins <= 0 || manifest_mel_bins == audio_bins_, path, " stores audio of ", audio_bins_,
+                   " mel bins but ", manifest.string(), " says mel_bins ", manifest_mel_bins,
+                   ": the directory mixes preprocess runs; re-run omnitune-preprocess");
+      }
+      OT_REQUIRE(rd.audio_bins() == audio_bins_, path, " disagrees with ", audio_home, " on the audio mel bins (",
+                 rd.audio_bins(), " vs ", audio_bins_, "): the directory mixes preprocess runs; re-run "
+                 "omnitune-preprocess");
+    }
     // The reader checks that offsets increase and end at num_tokens; their sum checks they start at 0.
     int64_t total = 0;
     for (int64_t i = 0; i < h.num_samples; ++i) {
@@ -136,26 +155,29 @@ std::string ShardDataset::where(int64_t i, const std::string& id) const {
 void ShardDataset::check_sample(const ShardSample& s) const {
   const size_t n = s.ids.size();
   OT_REQUIRE(s.loss_mask.size() == n && s.token_type.size() == n, "token arrays differ in length (corrupt shard)");
-  int64_t soft = 0;
+  // Each audio item is one run of audio soft tokens (docs/data-format.md); how many tokens a run
+  // holds is the model's business (its encoder output is padded to that count), so only runs count.
+  int64_t soft = 0, audio_runs = 0;
   for (size_t t = 0; t < n; ++t) {
     const int tt = s.token_type[t];
     OT_REQUIRE(tt == 0 || tt == 1 || tt == 3, "token type ", tt, " at position ", t,
                " (expected 0 text, 1 image, 3 audio; corrupt shard)");
     soft += tt == 1;
+    audio_runs += tt == 3 && (t == 0 || s.token_type[t - 1] != 3);
   }
-  int64_t images = 0;
+  int64_t images = 0, clips = 0;
   for (const MediaRef& ref : s.media) {
     OT_REQUIRE(ref.kind == MediaKind::Image || ref.kind == MediaKind::Audio, "media reference of unknown kind ",
                static_cast<int64_t>(ref.kind), " (corrupt shard)");
     OT_REQUIRE(ref.shard >= 0 && ref.shard < static_cast<int64_t>(shards_.size()), "media reference to shard ",
                ref.shard, " slot ", ref.slot, ", but the split has ", shards_.size(), " shard(s) (corrupt shard)");
-    OT_REQUIRE(ref.kind == MediaKind::Image, "the sample has an audio clip: the training loader does not read audio "
-               "yet (preprocess without audio)");
-    ++images;
+    ++(ref.kind == MediaKind::Image ? images : clips);
   }
   OT_REQUIRE(tokens_per_image_ <= 0 || soft == images * tokens_per_image_, "the sample has ", soft,
              " image soft tokens for ", images, " image(s) of ", tokens_per_image_,
              " tokens (a damaged shard, or an image cut by truncation at preprocess.max_length)");
+  OT_REQUIRE(audio_runs == clips, "the sample has ", audio_runs, " run(s) of audio soft tokens (token type 3) for ",
+             clips, " audio clip(s); each clip needs exactly one run (damaged shard; re-run omnitune-preprocess)");
 }
 
 void ShardDataset::normalise_image(const ShardImage& im, float* chw) const {
@@ -172,7 +194,7 @@ void ShardDataset::normalise_image(const ShardImage& im, float* chw) const {
   }
 }
 
-ShardSample ShardDataset::sample(int64_t i, at::Tensor* pixels) const {
+ShardSample ShardDataset::sample(int64_t i, at::Tensor* pixels, std::vector<ShardAudio>* audio) const {
   OT_REQUIRE(i >= 0 && i < size(), dir_, ": sample index ", i, " out of range (", size(), " samples)");
   const auto [shard, local] = index_[i];
   ShardSample s;
@@ -183,14 +205,30 @@ ShardSample ShardDataset::sample(int64_t i, at::Tensor* pixels) const {
   }
   try {
     check_sample(s);
+    std::vector<MediaRef> image_refs, audio_refs;
+    for (const MediaRef& ref : s.media) (ref.kind == MediaKind::Image ? image_refs : audio_refs).push_back(ref);
+    OT_REQUIRE(audio_refs.empty() || audio || !pixels, "the sample has ", audio_refs.size(), " audio clip(s), but "
+               "this reader takes images only (omnitune-generate does not feed audio from shards yet)");
     if (pixels) {
       *pixels = at::Tensor();
-      if (!s.media.empty()) {
+      if (!image_refs.empty()) {
         const int64_t plane = image_height_ * image_width_;
-        *pixels = at::empty({static_cast<int64_t>(s.media.size()), 3, image_height_, image_width_}, at::kFloat);
+        *pixels = at::empty({static_cast<int64_t>(image_refs.size()), 3, image_height_, image_width_}, at::kFloat);
         float* dst = pixels->data_ptr<float>();
-        for (size_t k = 0; k < s.media.size(); ++k)
-          normalise_image(shards_[s.media[k].shard]->image(s.media[k].slot), dst + k * 3 * plane);
+        for (size_t k = 0; k < image_refs.size(); ++k)
+          normalise_image(shards_[image_refs[k].shard]->image(image_refs[k].slot), dst + k * 3 * plane);
+      }
+    }
+    if (audio) {
+      audio->clear();
+      for (const MediaRef& ref : audio_refs) {
+        ShardAudio a = shards_[ref.shard]->audio(ref.slot);  // a missing slot: the reader's error names its shard
+        const std::string clip = str_cat("audio clip (", shards_[ref.shard]->path(), ", audio slot ", ref.slot, ")");
+        OT_REQUIRE(a.frames > 0, clip, " has no frames (corrupt shard; re-run omnitune-preprocess)");
+        OT_REQUIRE(a.bins == audio_bins_ && a.features.size() == static_cast<size_t>(a.frames) * a.bins, clip, " has ",
+                   a.bins, " mel bins and ", a.features.size(), " values for ", a.frames, " frames; the split's clips "
+                   "have ", audio_bins_, " bins (corrupt shard)");
+        audio->push_back(std::move(a));
       }
     }
   } catch (const std::exception& e) {
@@ -256,11 +294,13 @@ LoaderPosition DataLoader::advance(LoaderPosition pos) const {
 TrainBatch DataLoader::collate(const std::vector<int64_t>& samples) const {
   std::vector<ShardSample> ss;
   std::vector<at::Tensor> pixels;
+  std::vector<ShardAudio> clips, sample_clips;
   int64_t longest = 0;
   for (int64_t i : samples) {
     at::Tensor px;
-    ss.push_back(data_->sample(i, &px));
+    ss.push_back(data_->sample(i, &px, &sample_clips));
     if (px.defined()) pixels.push_back(px);
+    for (ShardAudio& a : sample_clips) clips.push_back(std::move(a));
     longest = std::max<int64_t>(longest, static_cast<int64_t>(ss.back().ids.size()));
   }
   const int64_t m = opt_.pad_to_multiple, T = (longest + m - 1) / m * m, B = static_cast<int64_t>(ss.size());
@@ -289,6 +329,22 @@ TrainBatch DataLoader::collate(const std::vector<int64_t>& samples) const {
     b.sample_ids.push_back(s.id);
   }
   if (!pixels.empty()) b.pixel_values = pixels.size() == 1 ? pixels[0] : at::cat(pixels);
+  if (!clips.empty()) {
+    // Zero-padded to the longest clip: the model masks padding frames by audio_pad, not by value.
+    const int64_t N = static_cast<int64_t>(clips.size()), M = data_->audio_bins();
+    int64_t F = 0;
+    for (const ShardAudio& a : clips) F = std::max<int64_t>(F, a.frames);
+    b.audio_features = at::zeros({N, F, M}, at::kFloat);
+    b.audio_pad = at::ones({N, F}, at::kBool);
+    float* feat = b.audio_features.data_ptr<float>();
+    bool* pad = b.audio_pad.data_ptr<bool>();
+    for (int64_t k = 0; k < N; ++k) {
+      const ShardAudio& a = clips[k];
+      OT_CHECK(a.bins == M && a.features.size() == static_cast<size_t>(a.frames) * M, "clip bins ", a.bins, " vs ", M);
+      std::memcpy(feat + k * F * M, a.features.data(), a.features.size() * sizeof(float));
+      std::fill(pad + k * F, pad + k * F + a.frames, false);
+    }
+  }
   return b;
 }
 

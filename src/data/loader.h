@@ -6,7 +6,8 @@
 // the contiguous slice [rG/dp, (r+1)G/dp) and cuts it into micro-batches in order. The position
 // is (epoch, samples of the epoch consumed by all ranks together), so a resume continues at the
 // exact sample, also with another DP size (same G). Padding: right, to the longest sample of the
-// micro-batch rounded up to pad_to_multiple. A background thread prepares `prefetch` steps ahead;
+// micro-batch rounded up to pad_to_multiple; audio clips to the longest clip of the micro-batch
+// (zero frames, flagged in audio_pad). A background thread prepares `prefetch` steps ahead;
 // its errors surface, with their message, on the next next_step(). docs/data-format.md has the
 // user-facing description.
 #pragma once
@@ -38,6 +39,10 @@ struct TrainBatch {
   at::Tensor attention_mask;  // [B, T] int64, 1 = real token
   at::Tensor token_type_ids;  // [B, T] int64 (0 text, 1 image soft token, 3 audio)
   at::Tensor pixel_values;    // [N, 3, H, W] float32 normalised, batch-major prompt order; undefined without images
+  // Gemma 3n audio, one clip per audio item in batch-major prompt order (Gemma3nInputs): log-mel
+  // frames [N, F, M] float32, zero past each clip's end, F = the micro-batch's longest clip, M mel
+  // bins; audio_pad [N, F] bool, true = padding frame. Both undefined when no sample has audio.
+  at::Tensor audio_features, audio_pad;
   int64_t num_loss_tokens = 0;  // (targets != -100).sum()
   std::vector<std::string> sample_ids;
 };
@@ -52,12 +57,16 @@ class ShardDataset {
   int64_t size() const { return static_cast<int64_t>(index_.size()); }
   int64_t sample_length(int64_t i) const { return lengths_.at(i); }
   // Sample i (tokens, loss mask, token types, media references) and, when `pixels` is given, its
-  // images normalised to [n, 3, H, W] float32 (undefined when it has none), fetched from whichever
-  // shard holds them. Damaged data is an Error naming the shard file and the sample.
-  ShardSample sample(int64_t i, at::Tensor* pixels) const;
+  // images normalised to [n, 3, H, W] float32 (undefined when it has none), and when `audio` is
+  // given its clips in prompt order (empty when it has none), fetched from whichever shard holds
+  // them. A caller that asks for pixels but not audio cannot take a sample with audio: that is an
+  // Error rather than a prompt silently missing its clips. Damaged data is an Error naming the
+  // shard file and the sample.
+  ShardSample sample(int64_t i, at::Tensor* pixels, std::vector<ShardAudio>* audio = nullptr) const;
   const std::string& dir() const { return dir_; }
   int64_t image_height() const { return image_height_; }
   int64_t image_width() const { return image_width_; }
+  int64_t audio_bins() const { return audio_bins_; }  // mel bins of the split's clips; 0 = no audio
 
  private:
   // "<shard file>, sample <local> (dataset index <i>[, id <id>])" for error messages.
@@ -72,6 +81,7 @@ class ShardDataset {
   std::vector<int64_t> lengths_;
   int64_t image_height_ = 0, image_width_ = 0;
   int64_t tokens_per_image_ = 0;       // from the manifest; 0 = not checked
+  int64_t audio_bins_ = 0;             // one value for every shard that stores clips
   std::array<std::array<float, 256>, 3> lut_{};  // per channel: uint8 value -> normalised float
 };
 

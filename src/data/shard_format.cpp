@@ -198,6 +198,17 @@ std::unique_ptr<ShardReader> ShardReader::open(const std::string& path) {
                  size_t(r->media_offset_.back()) == r->media_ref_.size() / 3,
              path, ": /samples/media_offset ends at ", r->media_offset_.back(), " but /samples/media_ref holds ",
              r->media_ref_.size() / 3, " references (corrupt shard)");
+  // Clip a is frames [frame_offset[a], frame_offset[a+1]) of /audio/features: a decreasing offset
+  // would become a huge unsigned row count on read, so the offsets are checked here, once.
+  const std::vector<hsize_t> feat = h5_dims(root, "/audio/features");
+  OT_REQUIRE(feat.size() == 2, path, ": /audio/features has ", feat.size(), " dimensions, expected 2 (corrupt shard)");
+  for (size_t a = 0; a + 1 < r->frame_offset_.size(); ++a)
+    OT_REQUIRE(r->frame_offset_[a] <= r->frame_offset_[a + 1], path, ": frame offsets of audio slot ", a,
+               " are not increasing (corrupt shard)");
+  OT_REQUIRE(r->frame_offset_.front() == 0 && r->frame_offset_.back() == static_cast<int64_t>(feat[0]), path,
+             ": /audio/frame_offset spans [", r->frame_offset_.front(), ", ", r->frame_offset_.back(),
+             ") but /audio/features holds ", feat[0], " frames (corrupt shard)");
+  r->audio_bins_ = h.num_audio > 0 ? static_cast<int64_t>(feat[1]) : 0;
   return r;
 }
 

@@ -98,6 +98,8 @@ class ShardReader {
   int64_t sample_tokens(int64_t i) const { return token_offset_.at(i + 1) - token_offset_.at(i); }
   ShardImage image(int64_t slot) const;
   ShardAudio audio(int64_t slot) const;
+  // Mel bins of every clip in this shard (the width of /audio/features); 0 when it stores none.
+  int64_t audio_bins() const { return audio_bins_; }
 
  private:
   std::string path_;
@@ -105,6 +107,7 @@ class ShardReader {
   ShardHeader header_;
   std::vector<int64_t> token_offset_, media_offset_, media_ref_, source_row_, image_table_, frame_offset_;
   std::vector<std::string> ids_, case_ids_, modes_, image_sha_;
+  int64_t audio_bins_ = 0;
 };
 
 }  // namespace omnitune

@@ -4,6 +4,9 @@
 // whose union is the DP=1 step (DP 1/2/4), exact resume across epochs and across a DP change,
 // group_by_length keeping each step's samples, prefetch giving bit-identical batches and passing
 // its errors on, and clear errors for bad batch arithmetic, tokenizer mismatch and damaged shards.
+// Gemma 3n audio: clips of image-only, audio-only and image+audio samples arrive per micro-batch in
+// prompt order with the written values, zero-padded and flagged, identical on resume; damaged clip
+// references, token/clip mismatches and split-wide mel-bin disagreements are errors naming the shard.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -31,6 +34,9 @@ namespace {
 const std::string kSha(64, 'a');
 constexpr int kTokensPerImage = 2;  // image soft tokens per image in the test shards
 constexpr int kH = 3, kW = 4;       // image size (not square: catches a swapped H/W)
+constexpr int kTokensPerClip = 3;   // audio soft tokens per clip in the audio test shards
+constexpr int kBins = 4;            // mel bins of the test clips
+const std::vector<std::vector<int>> kClipFrames{{3, 7}, {5}, {2}};  // frames of each shard's clips [shard][slot]
 const std::vector<double> kMean{0.48145466, 0.4578275, 0.40821073}, kStd{0.26862954, 0.26130258, 0.27577711};
 
 struct TempDir {
@@ -52,11 +58,20 @@ struct SplitSpec {
   std::vector<int> manifest_order;                         // empty = 0, 1, 2, ...
 };
 
+// A Gemma 3n split with clips (kClipFrames) and the audio row patterns; the hooks damage it.
+struct AudioSpec {
+  bool enabled = false;
+  std::function<void(int shard, ShardAudio&)> edit_clip;  // before writing
+  std::function<void(nlohmann::json&)> edit_manifest;
+};
+const AudioSpec kAudio{true, {}, {}};
+
 // A split on disk plus the record of everything written into it (the expectations).
 struct Split {
   std::unique_ptr<TempDir> dir = std::make_unique<TempDir>();
   std::vector<ShardSample> rows;                  // by dataset index
   std::vector<std::vector<ShardImage>> images;    // [shard][slot]
+  std::vector<std::vector<ShardAudio>> clips;     // [shard][slot] (audio splits)
   ShardHeader header;                             // of shard 0
   std::string path(int shard) const { return (dir->path / ("shard-" + std::to_string(100000 + shard).substr(1) + ".h5")).string(); }
   std::string str() const { return dir->path.string(); }
@@ -67,7 +82,12 @@ struct Split {
 // none, so samples fetch images across shards. Row r has 3 + 5r mod 9 text tokens (random ids, a
 // random loss mask on the answer part) and, by r mod 4: the RGB image of shard 0, the gray one, no
 // image, or two images (shard 1's, then the gray one of shard 0).
-Split make_split(const SplitSpec& spec = {}) {
+// With `audio`, the shards also store clips (kClipFrames, random log-mel values) and row r
+// shows, by r mod 6: the RGB image of shard 0; nothing; clip 0 of shard 0; the gray image then
+// shard 1's clip; two clips (shard 0 slot 1, shard 2 slot 0); shard 1's clip then shard 1's image.
+// Each image is kTokensPerImage image soft tokens; each clip <start> + kTokensPerClip audio soft
+// tokens + <end>, so two clips are two runs.
+Split make_split(const SplitSpec& spec = {}, const AudioSpec& audio = {}) {
   Split sp;
   std::mt19937 rng(1234);
   for (int s = 0; s < spec.shards; ++s) {
@@ -84,11 +104,26 @@ Split make_split(const SplitSpec& spec = {}) {
       sp.images.back().push_back(im);
     }
   }
+  std::mt19937 audio_rng(77);
+  for (int s = 0; s < spec.shards; ++s) {
+    sp.clips.emplace_back();
+    if (!audio.enabled || s >= static_cast<int>(kClipFrames.size())) continue;
+    for (int frames : kClipFrames[s]) {
+      ShardAudio a;
+      a.frames = frames;
+      a.bins = kBins;
+      // Never 0, so a real frame cannot pass for padding.
+      for (int v = 0; v < frames * kBins; ++v)
+        a.features.push_back(static_cast<float>(static_cast<int>(audio_rng() % 2000) - 1000) / 64.0f + 0.5f);
+      if (audio.edit_clip) audio.edit_clip(s, a);
+      sp.clips.back().push_back(a);
+    }
+  }
   nlohmann::json list = nlohmann::json::array();
   for (int s = 0; s < spec.shards; ++s) {
     ShardHeader h;
     h.split = "train";
-    h.model_family = "gemma3";
+    h.model_family = audio.enabled ? "gemma3n" : "gemma3";
     h.tokenizer_sha256 = kSha;
     h.producer = "test";
     h.image_height = kH;
@@ -101,21 +136,38 @@ Split make_split(const SplitSpec& spec = {}) {
     if (s == 0) sp.header = h;
     ShardWriter w(sp.path(s), h);
     for (const ShardImage& im : sp.images[s]) w.add_image(im);
+    for (const ShardAudio& a : sp.clips[s]) w.add_audio(a);
     for (int k = 0; k < spec.per_shard; ++k) {
       const int r = s * spec.per_shard + k;
       ShardSample x;
       x.id = "s" + std::to_string(r);
       x.source_row = r;
-      if (r % 4 == 0) x.media = {{MediaKind::Image, 0, 0}};
-      if (r % 4 == 1) x.media = {{MediaKind::Image, 0, 1}};
-      if (r % 4 == 3) x.media = {{MediaKind::Image, 1, 0}, {MediaKind::Image, 0, 1}};
+      if (!audio.enabled) {
+        if (r % 4 == 0) x.media = {{MediaKind::Image, 0, 0}};
+        if (r % 4 == 1) x.media = {{MediaKind::Image, 0, 1}};
+        if (r % 4 == 3) x.media = {{MediaKind::Image, 1, 0}, {MediaKind::Image, 0, 1}};
+      } else {
+        if (r % 6 == 0) x.media = {{MediaKind::Image, 0, 0}};
+        if (r % 6 == 2) x.media = {{MediaKind::Audio, 0, 0}};
+        if (r % 6 == 3) x.media = {{MediaKind::Image, 0, 1}, {MediaKind::Audio, 1, 0}};
+        if (r % 6 == 4) x.media = {{MediaKind::Audio, 0, 1}, {MediaKind::Audio, 2, 0}};
+        if (r % 6 == 5) x.media = {{MediaKind::Audio, 1, 0}, {MediaKind::Image, 1, 0}};
+      }
       auto push = [&](int32_t id, uint8_t loss, uint8_t type) {
         x.ids.push_back(id);
         x.loss_mask.push_back(loss);
         x.token_type.push_back(type);
       };
       push(2, 0, 0);  // BOS
-      for (size_t m = 0; m < x.media.size() * kTokensPerImage; ++m) push(99, 0, 1);
+      for (const MediaRef& m : x.media) {
+        if (m.kind == MediaKind::Image) {
+          for (int k = 0; k < kTokensPerImage; ++k) push(99, 0, 1);
+        } else {
+          push(97, 0, 0);  // <start_of_audio>
+          for (int k = 0; k < kTokensPerClip; ++k) push(98, 0, 3);
+          push(96, 0, 0);  // <end_of_audio>
+        }
+      }
       const int text = 3 + (5 * r) % 9;
       for (int t = 0; t < text; ++t) push(static_cast<int32_t>(100 + rng() % 5000), t >= text / 2 && rng() % 4 != 0, 0);
       if (spec.edit_sample) spec.edit_sample(r, x);
@@ -128,9 +180,11 @@ Split make_split(const SplitSpec& spec = {}) {
     const int s = spec.manifest_order.empty() ? k : spec.manifest_order[k];
     list.push_back({{"file", fs::path(sp.path(s)).filename().string()}, {"index", k}, {"samples", spec.per_shard}});
   }
-  const nlohmann::json manifest{{"schema_version", kShardSchemaVersion},
-                                {"image", {{"tokens_per_image", kTokensPerImage}}},
-                                {"shards", list}};
+  nlohmann::json manifest{{"schema_version", kShardSchemaVersion},
+                          {"image", {{"tokens_per_image", kTokensPerImage}}},
+                          {"shards", list}};
+  if (audio.enabled) manifest["audio"] = {{"tokens_per_clip", kTokensPerClip}, {"mel_bins", kBins}};
+  if (audio.edit_manifest) audio.edit_manifest(manifest);
   std::ofstream(sp.dir->path / "manifest.json") << manifest.dump();
   return sp;
 }
@@ -189,6 +243,12 @@ void expect_same_step(const std::vector<TrainBatch>& a, const std::vector<TrainB
     ASSERT_EQ(a[i].pixel_values.defined(), b[i].pixel_values.defined()) << what;
     if (a[i].pixel_values.defined()) {
       EXPECT_TRUE(at::equal(a[i].pixel_values, b[i].pixel_values)) << what;
+    }
+    ASSERT_EQ(a[i].audio_features.defined(), b[i].audio_features.defined()) << what;
+    ASSERT_EQ(a[i].audio_pad.defined(), b[i].audio_pad.defined()) << what;
+    if (a[i].audio_features.defined()) {
+      EXPECT_TRUE(at::equal(a[i].audio_features, b[i].audio_features)) << what;
+      EXPECT_TRUE(at::equal(a[i].audio_pad, b[i].audio_pad)) << what;
     }
   }
 }
@@ -600,6 +660,216 @@ TEST(Loader, DamagedShardsAreErrorsNamingTheFileAndSample) {
   EXPECT_HAS(slot, refs.path(1) + ", sample 4 (dataset index 12, id 's12')");
   EXPECT_HAS(slot, refs.path(0) + ": image slot 4 out of range");
   EXPECT_HAS(error_of([&] { d.sample(17, &px); }), "has 2 image soft tokens for 0 image(s) of 2 tokens");
-  EXPECT_HAS(error_of([&] { d.sample(22, &px); }), "does not read audio");
+  // A clip reference without audio soft tokens (the shard stores no clip either: the run check comes first).
+  EXPECT_HAS(error_of([&] { d.sample(22, &px); }), "0 run(s) of audio soft tokens (token type 3) for 1 audio clip(s)");
   EXPECT_NO_THROW(d.sample(16, &px));
+}
+
+namespace {
+
+// The audio split, built once.
+const Split& audio_split() {
+  static Split s = make_split({3, 8, {}, {}, {}}, kAudio);
+  return s;
+}
+
+// The clips a micro-batch must carry: every audio reference of its samples, batch-major prompt order.
+std::vector<const ShardAudio*> written_clips(const Split& sp, const std::vector<std::string>& ids) {
+  std::vector<const ShardAudio*> out;
+  for (const std::string& id : ids)
+    for (const MediaRef& m : sp.rows[sp.row_of(id)].media)
+      if (m.kind == MediaKind::Audio) out.push_back(&sp.clips[m.shard][m.slot]);
+  return out;
+}
+
+int64_t written_images(const Split& sp, const std::vector<std::string>& ids) {
+  int64_t n = 0;
+  for (const std::string& id : ids)
+    for (const MediaRef& m : sp.rows[sp.row_of(id)].media) n += m.kind == MediaKind::Image;
+  return n;
+}
+
+}  // namespace
+
+TEST(LoaderAudio, BatchesCarryTheirSamplesClipsInPromptOrderZeroPaddedAndFlagged) {
+  const Split& sp = audio_split();
+  DataLoader l(std::make_shared<ShardDataset>(sp.str(), kSha), opts(2, 0, false), 8, 0, 1, 0, 0);
+  int without_audio = 0, mixed_lengths = 0, clips_seen = 0, image_and_audio = 0;
+  for (int step = 0; step < 3; ++step)
+    for (const TrainBatch& b : l.next_step()) {
+      const auto want = written_clips(sp, b.sample_ids);
+      const int64_t images = written_images(sp, b.sample_ids);
+      // Audio references never become images: pixel_values holds the images only.
+      ASSERT_EQ(b.pixel_values.defined(), images > 0);
+      if (images > 0) {
+        EXPECT_EQ(b.pixel_values.size(0), images);
+      }
+      if (want.empty()) {
+        EXPECT_FALSE(b.audio_features.defined());
+        EXPECT_FALSE(b.audio_pad.defined());
+        ++without_audio;
+        continue;
+      }
+      image_and_audio += images > 0;
+      int64_t F = 0, shortest = 1 << 30;
+      for (const ShardAudio* a : want) {
+        F = std::max<int64_t>(F, a->frames);
+        shortest = std::min<int64_t>(shortest, a->frames);
+      }
+      mixed_lengths += shortest < F;
+      const int64_t N = static_cast<int64_t>(want.size());
+      ASSERT_TRUE(b.audio_features.defined());
+      ASSERT_TRUE(b.audio_pad.defined());
+      ASSERT_EQ(b.audio_features.sizes(), (at::IntArrayRef{N, F, kBins}));
+      ASSERT_EQ(b.audio_pad.sizes(), (at::IntArrayRef{N, F}));
+      EXPECT_EQ(b.audio_features.scalar_type(), at::kFloat);
+      EXPECT_EQ(b.audio_pad.scalar_type(), at::kBool);
+      const at::Tensor feat = b.audio_features.contiguous(), pad = b.audio_pad.contiguous();
+      for (int64_t k = 0; k < N; ++k)
+        for (int64_t f = 0; f < F; ++f) {
+          const bool real = f < want[k]->frames;
+          EXPECT_EQ(pad.data_ptr<bool>()[k * F + f], !real) << "clip " << k << " frame " << f;
+          for (int64_t m = 0; m < kBins; ++m)
+            ASSERT_EQ(feat.data_ptr<float>()[(k * F + f) * kBins + m], real ? want[k]->features[f * kBins + m] : 0.0f)
+                << "clip " << k << " frame " << f << " bin " << m;
+        }
+      // One clip per run of audio soft tokens: the model's contract, seen from the batch.
+      const at::Tensor tt = b.token_type_ids;
+      const int64_t runs = ((tt == 3).logical_and(at::constant_pad_nd(tt, {1, 0}, 0).slice(1, 0, -1) != 3)).sum().item<int64_t>();
+      EXPECT_EQ(runs, N);
+      clips_seen += static_cast<int>(N);
+    }
+  EXPECT_EQ(without_audio, 4);    // rows (6k, 6k+1): an image-only and a text-only sample
+  EXPECT_EQ(mixed_lengths, 8);    // every batch with clips: 3+5 frames and 7+2+5 frames
+  EXPECT_EQ(image_and_audio, 8);
+  EXPECT_EQ(clips_seen, 4 * 5);   // per 6 rows: 1 + 1 + 2 + 1 clips
+
+  // Sample by sample: clips in prompt order, with their shard's values; none for other samples.
+  ShardDataset d(sp.str(), kSha);
+  EXPECT_EQ(d.audio_bins(), kBins);
+  at::Tensor px;
+  std::vector<ShardAudio> clips;
+  d.sample(4, &px, &clips);  // two clips: shard 0 slot 1, then shard 2 slot 0
+  ASSERT_EQ(clips.size(), 2u);
+  EXPECT_EQ(clips[0].frames, 7);
+  EXPECT_EQ(clips[0].features, sp.clips[0][1].features);
+  EXPECT_EQ(clips[1].frames, 2);
+  EXPECT_EQ(clips[1].features, sp.clips[2][0].features);
+  EXPECT_FALSE(px.defined());
+  d.sample(5, &px, &clips);  // a clip before an image
+  ASSERT_EQ(clips.size(), 1u);
+  EXPECT_EQ(clips[0].features, sp.clips[1][0].features);
+  ASSERT_TRUE(px.defined());
+  EXPECT_EQ(px.size(0), 1);
+  d.sample(6, &px, &clips);  // image only
+  EXPECT_TRUE(clips.empty());
+  EXPECT_EQ(px.size(0), 1);
+  d.sample(7, nullptr, &clips);  // text only
+  EXPECT_TRUE(clips.empty());
+}
+
+TEST(LoaderAudio, ResumeAndPrefetchGiveIdenticalAudioBatches) {
+  const Split& sp = audio_split();
+  auto ds = std::make_shared<ShardDataset>(sp.str(), kSha);
+  DataLoader run(ds, opts(2, 2), 8, 0, 1, 13, 0), sync(ds, opts(2, 0), 8, 0, 1, 13, 0);
+  std::vector<std::vector<TrainBatch>> steps;
+  std::vector<LoaderPosition> before;
+  int with_audio = 0;
+  for (int s = 0; s < 7; ++s) {
+    before.push_back(run.position());
+    steps.push_back(run.next_step());
+    expect_same_step(sync.next_step(), steps.back(), "prefetch 2 vs 0, step " + std::to_string(s));
+    for (const TrainBatch& b : steps.back()) with_audio += b.audio_features.defined();
+  }
+  EXPECT_GT(with_audio, 0);
+  EXPECT_EQ(before[3].epoch, 1);  // resumes cross an epoch end
+  for (int k : {2, 3, 5})
+    for (int prefetch : {0, 2}) {
+      DataLoader resumed(ds, opts(2, prefetch), 8, 0, 1, 13, 0);
+      resumed.next_step();
+      resumed.seek(before[k]);
+      for (int s = k; s < 7; ++s)
+        expect_same_step(resumed.next_step(), steps[s], "resume at " + std::to_string(k) + " step " + std::to_string(s));
+    }
+  // On 2 ranks: each rank's batches carry exactly its samples' clips; together the DP=1 step.
+  std::vector<std::string> both;
+  for (int r = 0; r < 2; ++r) {
+    DataLoader half(ds, opts(2), 8, r, 2, 13, 0);
+    half.seek(before[4]);
+    for (const TrainBatch& b : half.next_step()) {
+      both.insert(both.end(), b.sample_ids.begin(), b.sample_ids.end());
+      const auto want = written_clips(sp, b.sample_ids);
+      ASSERT_EQ(b.audio_features.defined(), !want.empty());
+      for (size_t k = 0; k < want.size(); ++k)
+        EXPECT_TRUE(at::equal(b.audio_features[k].slice(0, 0, want[k]->frames).reshape(-1),
+                              at::tensor(want[k]->features)));
+    }
+  }
+  EXPECT_EQ(both, ids_of(steps[4]));
+}
+
+TEST(LoaderAudio, DamagedAudioIsAnErrorNamingTheShardAndSample) {
+  const Split refs = make_split({3, 8, {}, [](int r, ShardSample& x) {
+                                   if (r == 10) x.media[1].slot = 9;  // shard 2 stores one clip
+                                   if (r == 14) x.media.clear();      // audio soft tokens, no clip
+                                   if (r == 13) x.media = {{MediaKind::Audio, 0, 0}};  // a clip, no audio tokens
+                                 }, {}}, kAudio);
+  ShardDataset d(refs.str(), kSha);
+  at::Tensor px;
+  std::vector<ShardAudio> clips;
+  const std::string slot = error_of([&] { d.sample(10, &px, &clips); });
+  EXPECT_HAS(slot, refs.path(1) + ", sample 2 (dataset index 10, id 's10')");
+  EXPECT_HAS(slot, refs.path(2) + ": audio slot 9 out of range");
+  const std::string no_clip = error_of([&] { d.sample(14, &px, &clips); });
+  EXPECT_HAS(no_clip, refs.path(1) + ", sample 6 (dataset index 14, id 's14')");
+  EXPECT_HAS(no_clip, "1 run(s) of audio soft tokens (token type 3) for 0 audio clip(s)");
+  EXPECT_HAS(error_of([&] { d.sample(13, &px, &clips); }), "0 run(s) of audio soft tokens (token type 3) for 1 audio clip(s)");
+  EXPECT_NO_THROW(d.sample(16, &px, &clips));
+  // The token/clip check holds for every caller, also one that reads tokens only.
+  EXPECT_HAS(error_of([&] { d.sample(14, nullptr); }), "for 0 audio clip(s)");
+  // A caller that takes images but not audio (omnitune-generate) refuses a sample with a clip
+  // instead of dropping it; a tokens-only caller gets the tokens.
+  EXPECT_HAS(error_of([&] { d.sample(2, &px); }), "has 1 audio clip(s), but this reader takes images only");
+  EXPECT_EQ(d.sample(2, nullptr).media.size(), 1u);
+  // Through the loader and its thread: the error names the shard and the sample.
+  DataLoader l(std::make_shared<ShardDataset>(refs.str(), kSha), opts(4, 2, false), 8, 0, 1, 1, 0);
+  l.next_step();  // samples 0..7
+  const std::string msg = error_of([&] { l.next_step(); });
+  EXPECT_HAS(msg, refs.path(1) + ", sample 2 (dataset index 10, id 's10')");
+  EXPECT_HAS(msg, "audio slot 9 out of range");
+
+  // A clip whose frame range is empty (frame offsets 0, 0, 10: slot 1 took slot 0's frames).
+  {
+    const Split sp = make_split({3, 8, {}, {}, {}}, kAudio);
+    edit_int64_dataset(sp.path(0), "/audio/frame_offset", [](std::vector<int64_t>& v) { v[1] = v[0]; });
+    ShardDataset e(sp.str(), kSha);
+    const std::string empty = error_of([&] { e.sample(2, &px, &clips); });
+    EXPECT_HAS(empty, sp.path(0) + ", sample 2 (dataset index 2, id 's2')");
+    EXPECT_HAS(empty, "audio clip (" + sp.path(0) + ", audio slot 0) has no frames");
+  }
+  // Decreasing frame offsets: the shard reader refuses the file when the split opens.
+  {
+    const Split sp = make_split({3, 8, {}, {}, {}}, kAudio);
+    edit_int64_dataset(sp.path(0), "/audio/frame_offset", [](std::vector<int64_t>& v) { v[1] = 11; });
+    const std::string dec = error_of([&] { ShardDataset(sp.str(), kSha); });
+    EXPECT_HAS(dec, sp.path(0) + ": frame offsets of audio slot 1 are not increasing");
+  }
+  // Clips whose mel bins differ between shards cannot share a batch: an error when the split opens.
+  {
+    const Split sp = make_split({3, 8, {}, {}, {}}, {true, [](int s, ShardAudio& a) {
+                                                  if (s == 2) {
+                                                    a.bins = 6;
+                                                    a.features.assign(static_cast<size_t>(a.frames) * 6, 1.0f);
+                                                  }
+                                                }, {}});
+    const std::string bins = error_of([&] { ShardDataset(sp.str(), kSha); });
+    EXPECT_HAS(bins, sp.path(2) + " disagrees with " + sp.path(0) + " on the audio mel bins (6 vs 4)");
+  }
+  {
+    const Split sp =
+        make_split({3, 8, {}, {}, {}}, {true, {}, [](nlohmann::json& m) { m["audio"]["mel_bins"] = 128; }});
+    const std::string bins = error_of([&] { ShardDataset(sp.str(), kSha); });
+    EXPECT_HAS(bins, sp.path(0) + " stores audio of 4 mel bins but");
+    EXPECT_HAS(bins, "says mel_bins 128");
+  }
 }

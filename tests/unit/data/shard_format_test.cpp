@@ -1,6 +1,6 @@
 // Shard format v1: every field written by ShardWriter reads back identically (gray and RGB images,
 // audio, cross-shard media references, metadata strings, header attributes); files appear only
-// when complete; damaged, foreign and wrong-version files are clear errors.
+// when complete; damaged, foreign and wrong-version files (also audio frame offsets) are clear errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -120,6 +120,7 @@ TEST(ShardFormat, EverythingWrittenReadsBackIdentically) {
   EXPECT_EQ(ga.frames, 3);
   EXPECT_EQ(ga.bins, 4);
   EXPECT_EQ(ga.features, a.features);
+  EXPECT_EQ(r->audio_bins(), 4);
   EXPECT_THROW(r->sample(3), Error);
   EXPECT_THROW(r->image(2), Error);
 }
@@ -218,4 +219,54 @@ TEST(ShardFormat, MediaOffsetsBeyondTheReferencesAreAnErrorAtOpen) {
     EXPECT_NE(m.find(path), std::string::npos) << m;
     EXPECT_NE(m.find("media_offset ends at 2 but /samples/media_ref holds 1"), std::string::npos) << m;
   }
+}
+
+// Audio frame offsets that decrease or do not span /audio/features are an error at open, naming the
+// shard (a decreasing pair would otherwise become a huge unsigned read); a shard without clips has
+// 0 mel bins.
+TEST(ShardFormat, AudioFrameOffsetsAreCheckedAtOpen) {
+  TempDir d;
+  const std::string path = (d.path / "a.h5").string(), plain = (d.path / "p.h5").string();
+  auto write = [&](const std::string& file, int clips) {
+    ShardWriter w(file, header());
+    for (int c = 0; c < clips; ++c) {
+      ShardAudio a;
+      a.frames = 2 + c;
+      a.bins = 3;
+      a.features.assign(static_cast<size_t>(a.frames) * 3, 0.25f * (c + 1));
+      w.add_audio(a);
+    }
+    w.add_sample(sample(4, 1));
+    w.finish();
+  };
+  write(path, 2);
+  write(plain, 0);
+  EXPECT_EQ(ShardReader::open(path)->audio_bins(), 3);
+  EXPECT_EQ(ShardReader::open(path)->audio(1).frames, 3);
+  EXPECT_EQ(ShardReader::open(plain)->audio_bins(), 0);
+  auto set_offsets = [&](std::vector<int64_t> v) {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const hid_t ds = H5Dopen2(f, "/audio/frame_offset", H5P_DEFAULT);
+    ASSERT_GE(H5Dwrite(ds, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+  };
+  auto open_error = [&]() -> std::string {
+    try {
+      ShardReader::open(path);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  set_offsets({0, 6, 5});  // slot 1 would be frames [6, 5)
+  std::string m = open_error();
+  EXPECT_NE(m.find(path + ": frame offsets of audio slot 1 are not increasing"), std::string::npos) << m;
+  set_offsets({0, 2, 4});  // ends before the 5 stored frames
+  m = open_error();
+  EXPECT_NE(m.find(path + ": /audio/frame_offset spans [0, 4) but /audio/features holds 5 frames"), std::string::npos)
+      << m;
+  set_offsets({0, 2, 5});  // the written offsets again
+  EXPECT_EQ(open_error(), "(no error)");
 }
