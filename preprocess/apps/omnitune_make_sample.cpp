@@ -1,5 +1,5 @@
 // omnitune-make-sample: writes the synthetic MedPix-format sample dataset (see sample_dataset.h).
-//   omnitune-make-sample --out DIR [--train 48] [--validation 16] [--seed 1234] [--audio 1]
+//   omnitune-make-sample --out DIR [--train 48] [--validation 16] [--seed 1234] [--audio 1] [--spoken 1]
 #include <cstdio>
 #include <string>
 
@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
       else if (f == "--validation") opt.validation_rows = std::stoi(v);
       else if (f == "--seed") opt.seed = std::stoull(v);
       else if (f == "--audio") opt.audio = v == "1" || v == "true";
-      else OT_FAIL("unknown option ", f, ": usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S] [--audio 1]");
+      else if (f == "--spoken") opt.spoken = v == "1" || v == "true";
+      else OT_FAIL("unknown option ", f, ": usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S] [--audio 1] [--spoken 1]");
     }
     OT_REQUIRE(!opt.out_dir.empty(), "usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S]");
     if (!rt.is_root()) return 0;  // one writer, even under mpirun
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
     std::printf("sample dataset in %s: %d train + %d validation rows, %d images (leak: %s), %d audio clips, tokenizer %s\n",
                 opt.out_dir.c_str(), s.train_rows, s.validation_rows, s.images, s.leak_image.c_str(), s.clips,
                 s.tokenizer.c_str());
+    if (opt.spoken)
+      std::printf("spoken questions: %d train + %d validation rows, %d espeak-ng clips\n", s.spoken_train_rows,
+                  s.spoken_validation_rows, s.spoken_clips);
     return 0;
   });
 }

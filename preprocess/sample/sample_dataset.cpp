@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "core/error.h"
@@ -18,6 +21,7 @@
 #include "media/audio_encode.h"
 #include "media/image.h"
 #include "media/image_encode.h"
+#include "sample/speech_synth.h"
 
 namespace omnitune {
 
@@ -99,6 +103,23 @@ std::vector<float> beep_clip(int beeps, double hz, int rate, int channels) {
 
 const char* kCounts[] = {"One", "Two", "Three"};
 
+// A readable file name for a spoken question: lowercase words joined by '-' ("what-colour-is-the-
+// finding"), with "-2", "-3"... when another text already took the name.
+std::string clip_name(const std::string& text, std::set<std::string>& taken) {
+  std::string slug;
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u)) slug += static_cast<char>(std::tolower(u));
+    else if (!slug.empty() && slug.back() != '-') slug += '-';
+  }
+  while (!slug.empty() && slug.back() == '-') slug.pop_back();
+  if (slug.size() > 60) slug.resize(60);
+  if (slug.empty()) slug = "question";
+  std::string name = slug;
+  for (int k = 2; !taken.insert(name).second; ++k) name = slug + "-" + std::to_string(k);
+  return name + ".wav";
+}
+
 void write_text(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary);
   OT_REQUIRE(out.good(), "cannot write ", p.string(), " (is the output directory writable?)");
@@ -109,6 +130,7 @@ void write_text(const fs::path& p, const std::string& text) {
 
 SampleSummary make_sample_dataset(const SampleOptions& opt) {
   OT_REQUIRE(opt.train_rows > 0 && opt.validation_rows > 0, "--train and --validation must be positive");
+  if (opt.spoken) espeak_ng_program();  // a missing espeak-ng stops the run before anything is written
   const fs::path out = opt.out_dir;
   fs::create_directories(out / "images");
   fs::create_directories(out / "tokenizer");
@@ -139,6 +161,11 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
 
   // Rows: four questions per image, in image order; the first validation row reuses the first
   // train image (a leak the preprocessor must report).
+  struct RowRef {
+    int image;
+    std::array<std::string, 3> qa;  // question, answer, mode
+  };
+  std::vector<RowRef> train_refs, val_refs;  // the rows written, for the spoken set
   json corpus_lines = json::array();
   std::string train_jsonl, val_jsonl, conv_jsonl, corpus;
   auto add_row = [&](std::string& dst, int image, const std::array<std::string, 3>& qa, bool train) {
@@ -154,11 +181,14 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
       conv_jsonl += conv.dump() + "\n";
     }
   };
-  for (int r = 0; r < opt.train_rows; ++r)
-    add_row(train_jsonl, r / per_image, questions(findings[r / per_image])[r % per_image], true);
+  for (int r = 0; r < opt.train_rows; ++r) {
+    train_refs.push_back({r / per_image, questions(findings[r / per_image])[r % per_image]});
+    add_row(train_jsonl, train_refs.back().image, train_refs.back().qa, true);
+  }
   for (int r = 0; r < opt.validation_rows; ++r) {
     const int image = r == 0 ? 0 : train_images + r / per_image;
-    add_row(val_jsonl, image, questions(findings[image])[r % per_image], false);
+    val_refs.push_back({image, questions(findings[image])[r % per_image]});
+    add_row(val_jsonl, image, val_refs.back().qa, false);
   }
   sum.leak_image = names[0];
   sum.train_rows = opt.train_rows;
@@ -204,6 +234,49 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
     sum.clips = train_clips + val_clips;
   }
 
+  // Spoken questions (optional): the image rows with a short (alignment) question, the question
+  // read aloud instead of written. Row ids carry the MedPix row index ("spoken-train-5" is line 5
+  // of train.jsonl). Validation keeps only unseen images: the leak row is the image set's test.
+  if (opt.spoken) {
+    fs::create_directories(out / "spoken");
+    std::map<std::string, std::string> clip_of;  // question text -> file under spoken/
+    std::set<std::string> taken;
+    auto add_spoken = [&](std::string& dst, const char* split, int r, const RowRef& ref) {
+      auto [it, fresh] = clip_of.try_emplace(ref.qa[0]);
+      if (fresh) {
+        it->second = "spoken/" + clip_name(ref.qa[0], taken);
+        const SpeechClip c = synthesise_speech(ref.qa[0], (out / it->second).string());
+        OT_LOG_DEBUG("spoken question \"", ref.qa[0], "\": ", it->second, ", ", c.seconds, " s, RMS ", c.rms);
+      }
+      json row{{"id", std::string("spoken-") + split + "-" + std::to_string(r)},
+               {"mode", ref.qa[2]},
+               {"case_id", "MPX" + std::to_string(1000 + ref.image)},
+               {"messages",
+                {{{"role", "user"},
+                  {"content",
+                   {{{"type", "image"}, {"image", "images/" + names[ref.image]}}, {{"type", "audio"}, {"audio", it->second}}}}},
+                 {{"role", "assistant"}, {"content", {{{"type", "text"}, {"text", ref.qa[1]}}}}}}}};
+      dst += row.dump() + "\n";
+    };
+    std::string spoken_train, spoken_val;
+    for (int r = 0; r < opt.train_rows; ++r) {
+      if (train_refs[r].qa[2] != "alignment") continue;
+      add_spoken(spoken_train, "train", r, train_refs[r]);
+      ++sum.spoken_train_rows;
+    }
+    for (int r = 0; r < opt.validation_rows; ++r) {
+      if (val_refs[r].qa[2] != "alignment" || val_refs[r].image < train_images) continue;
+      add_spoken(spoken_val, "validation", r, val_refs[r]);
+      ++sum.spoken_validation_rows;
+    }
+    if (spoken_val.empty())
+      OT_LOG_WARN("spoken_validation.jsonl is empty: --validation ", opt.validation_rows,
+                  " leaves no short question about an unseen image (use --validation 2 or more)");
+    write_text(out / "spoken_train.jsonl", spoken_train);
+    write_text(out / "spoken_validation.jsonl", spoken_val);
+    sum.spoken_clips = static_cast<int>(clip_of.size());
+  }
+
   // Tokenizer: spm_train on the texts plus every shape/colour/place word, with Gemma's ids and
   // special pieces (user-defined, so they are matched in text like the real vocabulary's).
   for (const char* w : kShapes) corpus += std::string(w) + " ";
@@ -242,6 +315,11 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
                 {"validation_rows", sum.validation_rows}, {"images", sum.images}, {"leak_image", sum.leak_image},
                 {"files", files}};
   if (opt.audio) manifest["clips"] = sum.clips;
+  if (opt.spoken) {
+    manifest["spoken_clips"] = sum.spoken_clips;
+    manifest["spoken_train_rows"] = sum.spoken_train_rows;
+    manifest["spoken_validation_rows"] = sum.spoken_validation_rows;
+  }
   write_text(out / "manifest.json", manifest.dump(2) + "\n");
   write_text(out / "README.md",
              "# omnitune sample dataset\n\nSynthetic, MedPix-VQA-shaped data made by `omnitune-make-sample --seed " +
@@ -257,6 +335,15 @@ SampleSummary make_sample_dataset(const SampleOptions& opt) {
                                   " clips (WAV 16 kHz mono, FLAC 44.1 kHz stereo) of 1-3 beeps, high or low; HF message "
                                   "rows asking how many beeps and which pitch (Gemma 3n).\n"
                             : std::string()) +
+                 (opt.spoken ? "- `spoken/`, `spoken_train.jsonl`, `spoken_validation.jsonl`: " +
+                                   std::to_string(sum.spoken_train_rows) + " train and " +
+                                   std::to_string(sum.spoken_validation_rows) +
+                                   " validation HF message rows (Gemma 3n) asking the short questions of the image "
+                                   "rows by voice: user = the image and the question spoken by espeak-ng (" +
+                                   std::to_string(sum.spoken_clips) +
+                                   " WAV clips, 22.05 kHz mono, one per question text), assistant = the image row's "
+                                   "answer. Same images and split; validation images are unseen in training.\n"
+                             : std::string()) +
                  "- Leak: `" + sum.leak_image + "` is used by a train row and by the first validation row, on purpose: "
                  "the preprocessor must report it.\n");
   return sum;

@@ -3,7 +3,8 @@
 // kind, colour and position answer the questions, so a tiny model can visibly learn them;
 // MedPix columns as JSONL (train/validation, one deliberate train/validation image leak), the
 // same rows as HF message lists, and a SentencePiece tokenizer with the Gemma special pieces;
-// optionally audio clips whose beep count and pitch answer spoken-audio questions (Gemma 3n).
+// optionally audio clips whose beep count and pitch answer spoken-audio questions, and image
+// questions read aloud by espeak-ng (Gemma 3n).
 #pragma once
 
 #include <cstdint>
@@ -22,10 +23,18 @@ struct SampleOptions {
   // audio_validation.jsonl: two questions per clip) for Gemma 3n. Off: the image set's bytes stay
   // exactly what they are without it.
   bool audio = false;
+  // Also write spoken questions (spoken/: one espeak-ng WAV, 22.05 kHz mono, per distinct question
+  // text) and HF message-list rows spoken_train.jsonl / spoken_validation.jsonl: user = [the image,
+  // the question as audio], assistant = the answer, for the image rows with a short (alignment)
+  // question; same images, answers and split as train.jsonl / validation.jsonl, without the
+  // deliberate leak row. Needs the Debian package espeak-ng. Every other file but manifest.json and
+  // README.md (which list the new files) is the same with or without it.
+  bool spoken = false;
 };
 
 struct SampleSummary {
   int train_rows = 0, validation_rows = 0, images = 0, clips = 0;
+  int spoken_clips = 0, spoken_train_rows = 0, spoken_validation_rows = 0;  // with `spoken`
   std::string leak_image;  // the image used by both splits
   std::string tokenizer;   // path of tokenizer.model
 };

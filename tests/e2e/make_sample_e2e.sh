@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # omnitune-make-sample: same seed -> byte-identical dataset, another seed -> other images; row
 # counts; every image exists and is a PNG or JPEG; the tokenizer has Gemma's ids and matches the
-# special pieces as one token; the deliberate train/validation leak is there.
+# special pieces as one token; the deliberate train/validation leak is there; --spoken 1 (espeak-ng)
+# only adds files (tests/unit/audio/spoken_sample_test.cpp checks their content).
 # Prints "N passed, M failed". Usage: make_sample_e2e.sh BIN_DIR
 set -u
 bin=$1
@@ -35,6 +36,10 @@ import json
 t = {json.loads(l)['image_id'] for l in open('$work/a/train.jsonl')}
 v = {json.loads(l)['image_id'] for l in open('$work/a/validation.jsonl')}
 assert t & v == {'img_0000.png'}, t & v"
+"$bin/omnitune-make-sample" --out "$work/s" --spoken 1 >"$work/s.log" 2>&1
+check "--spoken 1 adds the spoken rows and clips, the image set unchanged" bash -c "
+  [ \$(wc -l < '$work/s/spoken_train.jsonl') -eq 36 ] && [ \$(wc -l < '$work/s/spoken_validation.jsonl') -eq 11 ] &&
+  [ \$(ls '$work/s/spoken' | wc -l) -eq 3 ] && diff -r -x tokenizer.log -x 'spoken*' -x manifest.json -x README.md '$work/a' '$work/s'"
 check "unwritable output is a clear error" bash -c "! '$bin/omnitune-make-sample' --out /proc/forbidden 2>&1 | grep -q '^$' && '$bin/omnitune-make-sample' --out /proc/forbidden >/dev/null 2>&1; [ \$? -ne 0 ]"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

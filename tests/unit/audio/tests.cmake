@@ -60,3 +60,4 @@ set_property(TEST preprocess_audio_test.np1 preprocess_audio_test.np2 APPEND PRO
   ENVIRONMENT "OMNITUNE_PARQUET_TEST_DATA=${CMAKE_CURRENT_BINARY_DIR}/parquet_test_data")
 set_property(TEST preprocess_audio_test.np1 preprocess_audio_test.np2 APPEND PROPERTY
   FIXTURES_REQUIRED parquet_test_data)
+omnitune_add_mpi_test(spoken_sample_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/spoken_sample_test.cpp LIBS omnitune_preprocess_pipeline omnitune_sample omnitune_media_audio NP 1 LABELS "unit;audio;data")  # make-sample --spoken (espeak-ng)
