@@ -1,12 +1,15 @@
-// omnitune-init-model: writes a random-weight Gemma 3 model directory (config.json,
+// omnitune-init-model: writes a random-weight Gemma 3 or Gemma 3n model directory (config.json,
 // model.safetensors, preprocessor_config.json, and tokenizer.model when given) with the exact
 // tensor shapes of a real model, or a tiny one sized to a tokenizer: benchmarks of loading memory
 // and speed, and the tiny models the quickstart fine-tunes, where real weights cannot be downloaded.
-//   omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm --out DIR
+//   omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm|tiny-3n|e2b|e4b --out DIR
 //                       [--tokenizer tokenizer.model] [--dtype bfloat16|float32] [--seed S]
-// Presets follow gemma-spec A.1 / B.1 (4b: hidden 2560, 34 layers, vocab 262208, SigLIP 27 layers).
+// Presets follow gemma-spec A.1 / B.1 (4b: hidden 2560, 34 layers, vocab 262208, SigLIP 27 layers)
+// and D.1 (Gemma 3n: tiny-3n, e2b, e4b; model/gemma3n_presets.h).
 // With --tokenizer, the vocabulary and the special ids (<start_of_image>, <end_of_image>,
-// <image_soft_token>, <end_of_turn>) come from the tokenizer, which is copied into DIR.
+// <image_soft_token>, <end_of_turn>, and for tiny-3n the audio ones) come from the tokenizer,
+// which is copied into DIR. e2b/e4b keep the real vocabulary layout (its media ids lie past the
+// SentencePiece pieces): the tokenizer is only copied.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,12 +19,45 @@
 #include "dist/runtime.h"
 #include "model/gemma3_model.h"
 #include "model/gemma3_presets.h"
+#include "model/gemma3n_presets.h"
 #include "nn/tensor_io.h"
 #include "tokenizer/sentencepiece.h"
 
 #include <nlohmann/json.hpp>
 
 using namespace omnitune;
+
+namespace {
+
+// Gemma 3n: tiny-3n sized to the tokenizer (when given), then the random-weight directory.
+int init_gemma3n(const std::string& preset, const std::string& out, const std::string& tokenizer,
+                 const std::string& dtype, uint64_t seed) {
+  std::string cfg_text = gemma3n_preset_config_json(preset);
+  if (!tokenizer.empty()) {
+    if (preset == "tiny-3n") {
+      SentencePiece sp(tokenizer);
+      Gemma3nVocab v;
+      v.size = sp.vocab_size();
+      v.pad_id = sp.pad_id();
+      v.eos_id = sp.eos_id();
+      v.bos_id = sp.bos_id();
+      v.name = tokenizer;
+      v.id_of = [&sp](const std::string& piece) -> int64_t {
+        const int32_t id = sp.piece_to_id(piece);
+        return id == sp.unk_id() ? -1 : id;
+      };
+      cfg_text = gemma3n_config_for_vocab(cfg_text, v);
+    }
+    std::filesystem::copy_file(tokenizer, out + "/tokenizer.model", std::filesystem::copy_options::overwrite_existing);
+  }
+  const Gemma3nInitReport rep = gemma3n_write_random_model(out, cfg_text, gemma3n_preset_image_size(preset),
+                                                           dtype == "float32" ? at::kFloat : at::kBFloat16, seed);
+  std::printf("wrote %s: %s, %lld parameters (%s)\n", out.c_str(), rep.description.c_str(),
+              static_cast<long long>(rep.parameters), dtype.c_str());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
@@ -37,9 +73,18 @@ int main(int argc, char** argv) {
       else OT_FAIL("unknown option ", f);
     }
     OT_REQUIRE(!preset.empty() && !out.empty(),
-               "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm --out DIR [--tokenizer FILE]");
+               "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm|tiny-3n|e2b|e4b --out DIR "
+               "[--tokenizer FILE]");
+    OT_REQUIRE(dtype == "bfloat16" || dtype == "float32", "--dtype must be bfloat16 or float32, got ", dtype);
     std::filesystem::create_directories(out);
-    std::string cfg_text = gemma3_preset_config_json(preset);
+    if (gemma3n_is_preset(preset)) return init_gemma3n(preset, out, tokenizer, dtype, seed);
+    std::string cfg_text;
+    try {
+      cfg_text = gemma3_preset_config_json(preset);
+    } catch (const Error&) {  // its message lists the Gemma 3 presets only
+      OT_FAIL("unknown preset '", preset, "': use 4b, 1b, bench-1024, tiny, tiny-vlm, small-vlm (Gemma 3) or ",
+              "tiny-3n, e2b, e4b (Gemma 3n)");
+    }
     if (!tokenizer.empty()) {
       // Size the vocabulary and point the special ids at the tokenizer's pieces.
       SentencePiece sp(tokenizer);

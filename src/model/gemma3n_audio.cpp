@@ -74,7 +74,11 @@ at::Tensor Gemma3nAudioAttention::forward(const at::Tensor& x, const at::Tensor&
   at::Tensor logits = at::matmul(q, k.transpose(-2, -1)) + rel_tt;
   logits = at::tanh(logits / logit_cap) * logit_cap;
   at::Tensor allowed = near.view({1, 1, T, T}).logical_and(pad.logical_not().view({B, 1, 1, T}));
-  const double lowest = dt == at::kDouble ? std::numeric_limits<double>::lowest() : std::numeric_limits<float>::lowest();
+  // The lowest value of the activation dtype (HF: finfo(dtype).min); float's lowest overflows bf16.
+  const double lowest = dt == at::kDouble     ? std::numeric_limits<double>::lowest()
+                        : dt == at::kBFloat16 ? double(std::numeric_limits<c10::BFloat16>::lowest())
+                        : dt == at::kHalf     ? double(std::numeric_limits<c10::Half>::lowest())
+                                              : double(std::numeric_limits<float>::lowest());
   logits = logits.masked_fill(allowed.logical_not(), lowest);
   at::Tensor probs = at::softmax(logits, -1, compute_dtype_of(dt)).to(dt);
   at::Tensor ctx = at::matmul(probs, v).permute({0, 2, 1, 3}).reshape({B, T, C});

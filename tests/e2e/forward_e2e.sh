@@ -4,7 +4,9 @@
 #   - Gemma 3n (gemma3n-tiny-ref): a text batch longer than the sliding window -> logits within 1e-4
 #     and 4 greedy tokens on the KV cache equal to the reference's; a prompt mixing audio (log-mel
 #     features + mask) and image soft tokens with hard vision/audio ids -> logits within 1e-4;
-#   - omnitune-export --submodel slices the Gemma 3n fixture; the result runs in omnitune-forward.
+#   - omnitune-export --submodel slices the Gemma 3n fixture; the result runs in omnitune-forward;
+#   - omnitune-init-model --preset tiny-3n sized to a tokenizer with the sample set's special pieces
+#     runs an image + audio prompt to finite logits and greedy tokens.
 # Prints "N passed, M failed". Usage: forward_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
@@ -42,6 +44,18 @@ if cmd == "pick":
 elif cmd == "close":
     a = load(sys.argv[2])[sys.argv[3]]; b = load(sys.argv[4])[sys.argv[5]]
     d = float(np.abs(a.astype(np.float64) - b).max()); print(f"  max |diff| {d:.3g}"); sys.exit(0 if a.shape == b.shape and d <= float(sys.argv[6]) else 1)
+elif cmd == "mm-prompt":  # mm-prompt OUT MODEL_DIR: an image + audio prompt for a Gemma 3n directory
+    c = json.load(open(sys.argv[3] + "/config.json")); side = json.load(open(sys.argv[3] + "/preprocessor_config.json"))["size"]["height"]
+    ids = [c["text_config"]["bos_token_id"], c["boi_token_id"]] + [c["image_token_id"]] * c["vision_soft_tokens_per_image"] + \
+          [c["eoi_token_id"], c["boa_token_id"]] + [c["audio_token_id"]] * c["audio_soft_tokens_per_image"] + [c["eoa_token_id"], 20, 21, 22]
+    rng = np.random.default_rng(0)
+    save(sys.argv[2], {"input_ids": np.array([ids], dtype=np.int64), "pixel_values": rng.random((1, 3, side, side), dtype=np.float32),
+                       "input_features": (rng.standard_normal((1, 200, 128)) - 4).astype(np.float32),
+                       "input_features_mask": np.ones((1, 200), dtype=np.bool_)})
+elif cmd == "finite":  # finite A name B input_ids VOCAB: logits [B, T, VOCAB] for B's input_ids, all finite
+    a = load(sys.argv[2])[sys.argv[3]]; ids = load(sys.argv[4])[sys.argv[5]]
+    print(f"  {a.shape}, max |logit| {float(np.abs(a).max()):.3g}")
+    sys.exit(0 if a.shape == ids.shape + (int(sys.argv[6]),) and np.isfinite(a).all() else 1)
 elif cmd == "equal":
     a = load(sys.argv[2])[sys.argv[3]]; b = load(sys.argv[4])[sys.argv[5]]
     if len(sys.argv) > 6: b = b[:, int(sys.argv[6]):]
@@ -78,6 +92,27 @@ check "Gemma 3n: omnitune-export --submodel writes a 7-layer model" \
 check "Gemma 3n: the sub-model runs in omnitune-forward" \
   fwd --model "$work/sub" --inputs "$work/text-in.safetensors" --out "$work/sub-out.safetensors"
 check "Gemma 3n: the sub-model's config says 7 layers" grep -q '"num_hidden_layers": 7' "$work/sub/config.json"
+
+# ---- tiny-3n: the random-weight Gemma 3n preset sized to a tokenizer with the sample set's special pieces
+$py - "$work/corpus.txt" <<'PY'
+import random, sys
+random.seed(1)
+w = "what shape is shown in this image a red blue circle square how many beeps tone high low left right the".split()
+open(sys.argv[1], "w").write("".join(" ".join(random.choice(w) for _ in range(random.randint(3, 12))) + ".\n" for _ in range(2000)))
+PY
+spm_train --input="$work/corpus.txt" --model_prefix="$work/tok" --vocab_size=400 --byte_fallback=true --model_type=bpe \
+  --pad_id=0 --eos_id=1 --bos_id=2 --unk_id=3 --pad_piece='<pad>' --eos_piece='<eos>' --bos_piece='<bos>' --unk_piece='<unk>' \
+  --user_defined_symbols='<start_of_turn>,<end_of_turn>,<start_of_image>,<end_of_image>,<image_soft_token>,<start_of_audio>,<end_of_audio>,<audio_soft_token>' \
+  >"$work/spm.log" 2>&1
+check "tiny-3n: omnitune-init-model writes the directory" \
+  "$bin/omnitune-init-model" --preset tiny-3n --out "$work/tiny3n" --tokenizer "$work/tok.model" --dtype float32 >"$work/init.log" 2>&1
+check "tiny-3n: config, weights, processor settings and tokenizer are there" \
+  test -f "$work/tiny3n/config.json" -a -f "$work/tiny3n/model.safetensors" -a -f "$work/tiny3n/preprocessor_config.json" -a -f "$work/tiny3n/tokenizer.model"
+st mm-prompt "$work/tiny3n-in.safetensors" "$work/tiny3n"
+check "tiny-3n: image + audio prompt runs with 4 greedy tokens" \
+  fwd --model "$work/tiny3n" --inputs "$work/tiny3n-in.safetensors" --out "$work/tiny3n-out.safetensors" --greedy-new-tokens 4
+check "tiny-3n: logits are finite, [1, T, tokenizer size]" \
+  st finite "$work/tiny3n-out.safetensors" logits "$work/tiny3n-in.safetensors" input_ids 400
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

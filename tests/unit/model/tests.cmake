@@ -4,3 +4,4 @@ omnitune_add_unit_test(gemma3n_config_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gem
 omnitune_add_unit_test(gemma3n_parity_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_parity_test.cpp LIBS omnitune_generate)
 omnitune_add_unit_test(gemma3n_submodel_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_submodel_test.cpp LIBS omnitune_model)
 omnitune_add_unit_test(gemma3n_grad_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_grad_test.cpp LIBS omnitune_model)
+omnitune_add_unit_test(gemma3n_preset_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/gemma3n_preset_test.cpp LIBS omnitune_generate omnitune_tokenizer)
