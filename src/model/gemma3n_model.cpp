@@ -50,14 +50,21 @@ at::Tensor Gemma3nModel::audio_soft_tokens(const at::Tensor& features, const at:
   const int64_t N = soft.size(0), want = cfg_.audio_soft_tokens_per_image;
   OT_REQUIRE(soft.size(1) <= want, "an audio clip gives ", soft.size(1), " soft tokens, more than the ", want,
              " the prompt has room for: clips are at most 30 s");
-  const at::Tensor filler = embed_audio_->hard(at::full({1, 1}, cfg_.text.vocab_size - 1, pad.options().dtype(at::kLong)));
+  // HF pads with id text_vocab - 1, the last audio-vocabulary id in every released config; naming it
+  // by the audio range keeps tiny models whose audio range is not at the top of the vocabulary valid.
+  const int64_t last_audio_id = cfg_.audio.vocab_offset + cfg_.audio.vocab_size - 1;
+  const at::Tensor filler = embed_audio_->hard(at::full({1, 1}, last_audio_id, pad.options().dtype(at::kLong)));
   soft = at::where(enc.pad.unsqueeze(-1), filler, soft);
   return at::cat({soft, filler.expand({N, want - soft.size(1), soft.size(2)})}, 1);
 }
 
 at::Tensor Gemma3nModel::embed_ids(const at::Tensor& input_ids) const {
   OT_REQUIRE(input_ids.defined() && input_ids.dim() == 2, "input_ids must be [batch, tokens]");
-  at::Tensor e = text_->embed(input_ids);
+  return merge_hard_tokens(text_->embed(input_ids), input_ids);
+}
+
+at::Tensor Gemma3nModel::merge_hard_tokens(const at::Tensor& text_embeds, const at::Tensor& input_ids) const {
+  at::Tensor e = text_embeds;
   for (const Gemma3nEmbedder* m : {embed_vision_.get(), embed_audio_.get()}) {
     const at::Tensor own = m->owns(input_ids);
     if (!own.any().item<bool>()) continue;
@@ -68,16 +75,22 @@ at::Tensor Gemma3nModel::embed_ids(const at::Tensor& input_ids) const {
   return e;
 }
 
+at::Tensor Gemma3nModel::merge_soft_tokens(const at::Tensor& embeds, const at::Tensor& input_ids,
+                                           const at::Tensor& image_soft, const at::Tensor& audio_soft) const {
+  at::Tensor e = embeds;
+  if (image_soft.defined()) e = scatter_rows(e, input_ids == cfg_.image_token_id, image_soft, "image");
+  if (audio_soft.defined()) e = scatter_rows(e, input_ids == cfg_.audio_token_id, audio_soft, "audio");
+  return e;
+}
+
 at::Tensor Gemma3nModel::forward_hidden(const Gemma3nInputs& in, KVCache* cache,
                                         std::vector<at::Tensor>* stream_outputs) const {
   const int64_t B = in.input_ids.size(0), T = in.input_ids.size(1);
   const int64_t start = cache ? cache->length() : 0;
-  at::Tensor embeds = embed_ids(in.input_ids);
-  if (in.pixel_values.defined())
-    embeds = scatter_rows(embeds, in.input_ids == cfg_.image_token_id, image_soft_tokens(in.pixel_values), "image");
-  if (in.audio_features.defined())
-    embeds = scatter_rows(embeds, in.input_ids == cfg_.audio_token_id,
-                          audio_soft_tokens(in.audio_features, in.audio_pad), "audio");
+  at::Tensor embeds = merge_soft_tokens(
+      embed_ids(in.input_ids), in.input_ids,
+      in.pixel_values.defined() ? image_soft_tokens(in.pixel_values) : at::Tensor(),
+      in.audio_features.defined() ? audio_soft_tokens(in.audio_features, in.audio_pad) : at::Tensor());
   at::Tensor ple = text_->per_layer_inputs(embeds, text_->per_layer_tokens(in.input_ids));
   at::Tensor pos = in.position_ids.defined()
                        ? in.position_ids

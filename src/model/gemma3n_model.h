@@ -39,6 +39,12 @@ class Gemma3nModel {
 
   // Text embeddings with hard vision/audio ids replaced by their embedders' outputs. [B, T, D]
   at::Tensor embed_ids(const at::Tensor& input_ids) const;
+  // The second half of embed_ids, for engines that look up the text embedding themselves
+  // (vocab-parallel): rows of ids in an embedder's range replaced by its output.
+  at::Tensor merge_hard_tokens(const at::Tensor& text_embeds, const at::Tensor& input_ids) const;
+  // Soft tokens scattered over the <image_soft_token> / <audio_soft_token> rows (either undefined).
+  at::Tensor merge_soft_tokens(const at::Tensor& embeds, const at::Tensor& input_ids, const at::Tensor& image_soft,
+                               const at::Tensor& audio_soft) const;
   // Image soft tokens [N, vision_soft_tokens_per_image, D]: the tower's features times sqrt(C),
   // through the vision embedder.
   at::Tensor image_soft_tokens(const at::Tensor& pixels) const;
@@ -64,6 +70,8 @@ class Gemma3nModel {
   const Gemma3nAudioEncoder& audio() const { return *audio_; }
   const Gemma3nEmbedder& embed_audio() const { return *embed_audio_; }
   const Gemma3nEmbedder& embed_vision() const { return *embed_vision_; }
+  Gemma3nEmbedder& embed_audio() { return *embed_audio_; }
+  Gemma3nEmbedder& embed_vision() { return *embed_vision_; }
   MobileNetV5Encoder* vision() { return vision_.get(); }
   const MobileNetV5Encoder* vision() const { return vision_.get(); }
   Gemma3nTextModel& text() { return *text_; }

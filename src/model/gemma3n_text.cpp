@@ -92,8 +92,14 @@ at::Tensor Gemma3nMlp::forward(const at::Tensor& x) const {
     // standard normal quantile of the target sparsity, computed in fp32 then cast (HF, spec D.5).
     at::Tensor p = at::scalar_tensor(sparsity, gate.options().dtype(at::kFloat));
     at::Tensor z = (at::erfinv(p * 2 - 1) * std::sqrt(2.0)).to(gate.scalar_type());
-    at::Tensor mean = gate.mean(-1, /*keepdim=*/true);
-    at::Tensor stddev = gate.std(-1, /*unbiased=*/false, /*keepdim=*/true);
+    at::Tensor mean, stddev;
+    if (feature_sum) {
+      mean = feature_sum(gate.sum(-1, /*keepdim=*/true)) / double(width);
+      stddev = at::sqrt(feature_sum((gate - mean).pow(2).sum(-1, /*keepdim=*/true)) / double(width));
+    } else {
+      mean = gate.mean(-1, /*keepdim=*/true);
+      stddev = gate.std(-1, /*unbiased=*/false, /*keepdim=*/true);
+    }
     gate = at::relu(gate - (mean + stddev * z));
   }
   return down_proj->forward(at::gelu(gate, "tanh") * up_proj->forward(x));
@@ -200,6 +206,7 @@ Gemma3nTextModel::Gemma3nTextModel(const Gemma3nTextConfig& cfg, const std::stri
     Ly->mlp.up_proj = make_linear({m + ".up_proj", D, I, false});
     Ly->mlp.down_proj = make_linear({m + ".down_proj", I, D, false});
     Ly->mlp.sparsity = cfg.activation_sparsity.at(size_t(i));
+    Ly->mlp.width = I;
 
     Gemma3nAltUp& au = Ly->altup;
     au.name = Ly->name + ".altup";
@@ -258,16 +265,28 @@ at::Tensor Gemma3nTextModel::match_magnitude(const at::Tensor& x, const at::Tens
   return x * target_rms / mag;
 }
 
-at::Tensor Gemma3nTextModel::forward(const at::Tensor& embeds, const at::Tensor& per_layer_inputs,
-                                     const DecoderContext& ctx, KVCache* cache,
-                                     std::vector<at::Tensor>* stream_outputs) const {
+at::Tensor Gemma3nTextModel::streams_in(const at::Tensor& embeds) const {
   // AltUp streams: the embeddings, and n-1 projections of them at the embeddings' RMS.
   at::Tensor target = at::sqrt(embeds.pow(2).mean(-1, /*keepdim=*/true));
   std::vector<at::Tensor> s{embeds};
   for (const auto& p : altup_projections) s.push_back(match_magnitude(p->forward(embeds), target));
-  at::Tensor streams = at::stack(s, 0);
-  if (stream_outputs) stream_outputs->push_back(streams);
+  return at::stack(s, 0);
+}
 
+at::Tensor Gemma3nTextModel::streams_out(const at::Tensor& streams) const {
+  // Back to one stream: streams 1.. unprojected to stream 0's RMS, then the mean of all.
+  at::Tensor target = at::sqrt(streams[0].pow(2).mean(-1, /*keepdim=*/true));
+  std::vector<at::Tensor> u{streams[0]};
+  for (size_t k = 0; k < altup_unembed_projections.size(); ++k)
+    u.push_back(match_magnitude(altup_unembed_projections[k]->forward(streams[int64_t(k) + 1]), target));
+  return norm.forward(at::stack(u, 0).mean(0));
+}
+
+at::Tensor Gemma3nTextModel::forward(const at::Tensor& embeds, const at::Tensor& per_layer_inputs,
+                                     const DecoderContext& ctx, KVCache* cache,
+                                     std::vector<at::Tensor>* stream_outputs) const {
+  at::Tensor streams = streams_in(embeds);
+  if (stream_outputs) stream_outputs->push_back(streams);
   const int64_t first_shared = cfg_.first_kv_shared_layer();
   std::vector<SharedKV> shared(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -276,13 +295,7 @@ at::Tensor Gemma3nTextModel::forward(const at::Tensor& embeds, const at::Tensor&
     if (stream_outputs) stream_outputs->push_back(streams);
   }
   if (cache) cache->advance(embeds.size(1));
-
-  // Back to one stream: streams 1.. unprojected to stream 0's RMS, then the mean of all.
-  target = at::sqrt(streams[0].pow(2).mean(-1, /*keepdim=*/true));
-  std::vector<at::Tensor> u{streams[0]};
-  for (size_t k = 0; k < altup_unembed_projections.size(); ++k)
-    u.push_back(match_magnitude(altup_unembed_projections[k]->forward(streams[int64_t(k) + 1]), target));
-  return norm.forward(at::stack(u, 0).mean(0));
+  return streams_out(streams);
 }
 
 at::Tensor Gemma3nTextModel::logits(const at::Tensor& hidden) const {

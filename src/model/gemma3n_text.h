@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,11 @@ struct Gemma3nAttention {
 struct Gemma3nMlp {
   std::unique_ptr<Linear> gate_proj, up_proj, down_proj;
   double sparsity = 0;  // Gaussian top-k target (0 = dense)
+  // Sparsity's mean and std run over the full MLP width. When the layer holds only a slice of the
+  // features (tensor parallelism), the engine sets width and a sum over the slices (all-reduce
+  // forward and backward); null = this layer holds every feature.
+  int64_t width = 0;
+  std::function<at::Tensor(const at::Tensor&)> feature_sum;
   at::Tensor forward(const at::Tensor& x) const;
 };
 
@@ -106,6 +112,10 @@ class Gemma3nTextModel {
   // initial AltUp streams and the streams after every layer, each [n, B, T, D].
   at::Tensor forward(const at::Tensor& embeds, const at::Tensor& per_layer_inputs, const DecoderContext& ctx,
                      KVCache* cache, std::vector<at::Tensor>* stream_outputs = nullptr) const;
+  // The two ends of forward, for engines that run the layers themselves: embeddings [B, T, D] ->
+  // initial AltUp streams [n, B, T, D]; final streams -> final-norm hidden [B, T, D].
+  at::Tensor streams_in(const at::Tensor& embeds) const;
+  at::Tensor streams_out(const at::Tensor& streams) const;
   // hidden [.., D] -> soft-capped logits [.., vocab] through the tied embedding.
   at::Tensor logits(const at::Tensor& hidden) const;
 

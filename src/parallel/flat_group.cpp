@@ -112,12 +112,12 @@ void FlatGroup::zero_grad() {
   if (trainable_) grad.zero_();
 }
 
-at::Tensor FlatGroup::gather_param_fp32(size_t i) const {
+at::Tensor FlatGroup::gather_fp32() const {
   at::NoGradGuard no_grad;
   at::Tensor full = at::empty({padded_}, shard.options());
   comms_.shard->all_gather(shard, full);
-  const FlatParam& p = params_.at(i);
-  return full.narrow(0, p.offset, p.numel).view(p.shape).to(at::kFloat).clone();
+  return full.to(at::kFloat);
 }
+
 
 }  // namespace omnitune

@@ -77,9 +77,9 @@ class FlatGroup {
 
   // This rank's slice of parameter p as [begin, end) offsets into the shard, empty if none.
   std::pair<int64_t, int64_t> shard_range(const FlatParam& p) const;
-  // The full TP-local value of parameter i assembled from every rank's shard (a collective:
-  // export and tests).
-  at::Tensor gather_param_fp32(size_t i) const;
+  // The whole group's TP-local values assembled from every rank's shard, in fp32 (a collective:
+  // export and tests; param i is full.narrow(0, params()[i].offset, params()[i].numel)).
+  at::Tensor gather_fp32() const;
 
   at::Tensor shard;                   // fp32 (trainable) or compute dtype (frozen)
   at::Tensor grad, exp_avg, exp_avg_sq;  // trainable only, fp32, [shard_numel]

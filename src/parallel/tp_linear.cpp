@@ -21,7 +21,7 @@ at::Tensor KvHeadSelectLinear::forward(const at::Tensor& x) const {
   return at::linear(tp_copy(x, tp_.comm), w, b);
 }
 
-LinearFactory tp_linear_factory(const Gemma3Config& cfg, TpGroup tp) {
+LinearFactory tp_linear_factory(const TpDims& cfg, TpGroup tp) {
   return [cfg, tp](const LinearSpec& s) -> std::unique_ptr<Linear> {
     if (tp.size == 1) return std::make_unique<DenseLinear>(s);
     const TpParamPlan plan = tp_param_plan(cfg, s.name + ".weight", tp.size);
@@ -29,7 +29,7 @@ LinearFactory tp_linear_factory(const Gemma3Config& cfg, TpGroup tp) {
     if (plan.split == TpSplit::Rows) return std::make_unique<ColumnParallelLinear>(s, tp);
     if (plan.split == TpSplit::Cols) return std::make_unique<RowParallelLinear>(s, tp);
     if (plan.partial_grad && !lora_a)  // replicated K/V weights (tp > kv heads) and their LoRA B
-      return std::make_unique<KvHeadSelectLinear>(s, tp, cfg.text.num_key_value_heads, cfg.text.head_dim);
+      return std::make_unique<KvHeadSelectLinear>(s, tp, cfg.kv_heads, cfg.head_dim);
     return std::make_unique<DenseLinear>(s);
   };
 }

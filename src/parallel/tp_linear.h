@@ -42,8 +42,8 @@ class KvHeadSelectLinear : public DenseLinear {
   int64_t kv_heads_, head_dim_;
 };
 
-// The Gemma 3 TP plan as a factory: language-model projections become column/row/KV-select
-// layers, vision-tower and projector linears stay dense (replicated).
-LinearFactory tp_linear_factory(const Gemma3Config& cfg, TpGroup tp);
+// The TP plan as a factory: language-model projections become column/row/KV-select layers, tower,
+// projector and embedder linears stay dense (replicated).
+LinearFactory tp_linear_factory(const TpDims& dims, TpGroup tp);
 
 }  // namespace omnitune

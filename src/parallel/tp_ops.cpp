@@ -42,6 +42,16 @@ struct ReduceFromTp : public torch::autograd::Function<ReduceFromTp> {
   }
 };
 
+struct SumOverTp : public torch::autograd::Function<SumOverTp> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t comm) {
+    ctx->saved_data["comm"] = comm;
+    return all_reduced(x, reinterpret_cast<Comm*>(static_cast<intptr_t>(comm)));
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {all_reduced(grads[0], comm_of(ctx)), at::Tensor()};
+  }
+};
+
 bool active(Comm* tp) { return tp != nullptr && tp->size() > 1; }
 
 }  // namespace
@@ -54,6 +64,11 @@ at::Tensor tp_copy(const at::Tensor& x, Comm* tp) {
 at::Tensor tp_reduce(const at::Tensor& x, Comm* tp) {
   if (!active(tp)) return x;
   return ReduceFromTp::apply(x, static_cast<int64_t>(reinterpret_cast<intptr_t>(tp)));
+}
+
+at::Tensor tp_sum(const at::Tensor& x, Comm* tp) {
+  if (!active(tp)) return x;
+  return SumOverTp::apply(x, static_cast<int64_t>(reinterpret_cast<intptr_t>(tp)));
 }
 
 }  // namespace omnitune

@@ -1,4 +1,4 @@
-// Gemma 3 TP plan: name suffixes decide the split (the model's HF names are stable API).
+// Gemma 3 / 3n TP plan: name suffixes decide the split (the models' HF names are stable API).
 #include "parallel/tp_plan.h"
 
 #include "core/error.h"
@@ -12,27 +12,41 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 bool in_language_model(const std::string& name) {
-  return name.find("vision_tower") == std::string::npos && name.find("multi_modal_projector") == std::string::npos;
+  for (const char* tower : {"vision_tower", "multi_modal_projector", "audio_tower", "embed_vision", "embed_audio"})
+    if (name.find(tower) != std::string::npos) return false;
+  return true;
 }
 
 }  // namespace
 
-void tp_validate(const Gemma3Config& cfg, int tp) {
-  const auto& t = cfg.text;
+TpDims::TpDims(const Gemma3Config& cfg)
+    : heads(cfg.text.num_attention_heads),
+      kv_heads(cfg.text.num_key_value_heads),
+      head_dim(cfg.text.head_dim),
+      vocab(cfg.text.vocab_size),
+      mlp_widths{cfg.text.intermediate_size} {}
+
+TpDims::TpDims(const Gemma3nConfig& cfg)
+    : heads(cfg.text.num_attention_heads),
+      kv_heads(cfg.text.num_key_value_heads),
+      head_dim(cfg.text.head_dim),
+      vocab(cfg.text.vocab_size),
+      mlp_widths(cfg.text.intermediate_size) {}
+
+void tp_validate(const TpDims& d, int tp) {
   OT_REQUIRE(tp >= 1, "distributed.tp must be at least 1, got ", tp);
   if (tp == 1) return;
-  OT_REQUIRE(t.num_attention_heads % tp == 0, "distributed.tp=", tp, " does not divide the model's ",
-             t.num_attention_heads, " query heads: choose a TP size that divides them");
-  OT_REQUIRE(t.num_key_value_heads % tp == 0 || tp % t.num_key_value_heads == 0, "distributed.tp=", tp,
-             " and the model's ", t.num_key_value_heads,
+  OT_REQUIRE(d.heads % tp == 0, "distributed.tp=", tp, " does not divide the model's ", d.heads,
+             " query heads: choose a TP size that divides them");
+  OT_REQUIRE(d.kv_heads % tp == 0 || tp % d.kv_heads == 0, "distributed.tp=", tp, " and the model's ", d.kv_heads,
              " KV heads: one must divide the other (KV heads are split, or replicated when tp exceeds them)");
-  OT_REQUIRE(t.intermediate_size % tp == 0, "distributed.tp=", tp, " does not divide the MLP width ",
-             t.intermediate_size);
-  OT_REQUIRE(t.vocab_size % tp == 0, "distributed.tp=", tp, " does not divide the vocabulary size ",
-             t.vocab_size, " (the embedding and LM head are split by vocabulary rows)");
+  for (int64_t w : d.mlp_widths)
+    OT_REQUIRE(w % tp == 0, "distributed.tp=", tp, " does not divide the MLP width ", w);
+  OT_REQUIRE(d.vocab % tp == 0, "distributed.tp=", tp, " does not divide the vocabulary size ", d.vocab,
+             " (the embedding and LM head are split by vocabulary rows)");
 }
 
-TpParamPlan tp_param_plan(const Gemma3Config& cfg, const std::string& name, int tp) {
+TpParamPlan tp_param_plan(const TpDims& cfg, const std::string& name, int tp) {
   TpParamPlan p;
   if (tp == 1 || !in_language_model(name)) return p;
   // LoRA adapters follow their base layer: a column-parallel base splits B by rows (A replicated,
@@ -47,7 +61,7 @@ TpParamPlan tp_param_plan(const Gemma3Config& cfg, const std::string& name, int 
     if (base.partial_grad && !is_a) p.partial_grad = true;
     return p;
   }
-  const bool kv_split = cfg.text.num_key_value_heads % tp == 0;
+  const bool kv_split = cfg.kv_heads % tp == 0;
   if (ends_with(name, "q_proj.weight") || ends_with(name, "gate_proj.weight") || ends_with(name, "up_proj.weight") ||
       ends_with(name, "q_proj.bias")) {
     p.split = TpSplit::Rows;
@@ -82,7 +96,7 @@ at::Tensor tp_slice(const TpParamPlan& plan, const at::Tensor& full, int rank, i
   return full.narrow(dim, rank * n, n);
 }
 
-void tp_localize_shapes(const Gemma3Config& cfg, ParamList& params, int rank, int size) {
+void tp_localize_shapes(const TpDims& cfg, ParamList& params, int rank, int size) {
   for (auto& p : params) p.shape = tp_local_shape(tp_param_plan(cfg, p.name, size), p.shape, rank, size);
 }
 

@@ -112,7 +112,7 @@ std::string checkpoint_name(int64_t epoch, int64_t step) {
   return "epoch_" + std::to_string(epoch) + "_step_" + std::to_string(step);
 }
 
-std::string checkpoint_save(const std::string& root, const TrainerState& state, ShardedGemma3& engine,
+std::string checkpoint_save(const std::string& root, const TrainerState& state, ShardedEngine& engine,
                             const ShardedAdamW& opt, Comm& world, int keep_last) {
   at::NoGradGuard no_grad;
   engine.synchronize();
@@ -127,7 +127,7 @@ std::string checkpoint_save(const std::string& root, const TrainerState& state, 
 
   // This rank's pieces. Replicated parameters are written by TP rank 0 only (identical copies).
   const TpGroup& tp = engine.tp();
-  const Gemma3Config& cfg = engine.model().config();
+  const TpDims& cfg = engine.tp_dims();
   std::vector<std::pair<std::string, at::Tensor>> tensors;
   std::map<std::string, std::string> meta;
   for (auto& u : engine.units()) {
@@ -197,7 +197,7 @@ std::string checkpoint_resolve(const std::string& root, const std::string& path)
   return d;
 }
 
-TrainerState checkpoint_load(const std::string& dir, ShardedGemma3& engine, ShardedAdamW& opt, Comm& world,
+TrainerState checkpoint_load(const std::string& dir, ShardedEngine& engine, ShardedAdamW& opt, Comm& world,
                              bool verify) {
   at::NoGradGuard no_grad;
   const nlohmann::json j = nlohmann::json::parse(read_text((fs::path(dir) / "meta.json").string()));
@@ -240,7 +240,7 @@ TrainerState checkpoint_load(const std::string& dir, ShardedGemma3& engine, Shar
   }
 
   const TpGroup& tp = engine.tp();
-  const Gemma3Config& cfg = engine.model().config();
+  const TpDims& cfg = engine.tp_dims();
   for (auto& u : engine.units()) {
     FlatGroup* g = u->trainable();
     if (!g) continue;

@@ -22,7 +22,7 @@
 
 #include "dist/comm.h"
 #include "parallel/sharded_adamw.h"
-#include "parallel/sharded_gemma3.h"
+#include "parallel/sharded_engine.h"
 
 namespace omnitune {
 
@@ -41,7 +41,7 @@ std::string checkpoint_name(int64_t epoch, int64_t step);  // "epoch_E_step_S"
 
 // Collective over `world`. Writes <root>/epoch_E_step_S and points LATEST at it; keeps the newest
 // `keep_last` checkpoints (<= 0: all). Returns the checkpoint directory.
-std::string checkpoint_save(const std::string& root, const TrainerState& state, ShardedGemma3& engine,
+std::string checkpoint_save(const std::string& root, const TrainerState& state, ShardedEngine& engine,
                             const ShardedAdamW& opt, Comm& world, int keep_last);
 
 // "auto": the checkpoint LATEST names under `root`, or "" when there is none. Otherwise `path`
@@ -51,7 +51,7 @@ std::string checkpoint_resolve(const std::string& root, const std::string& path)
 // Collective over `world`. Verifies every file's SHA-256 (when verify), loads the trainable shards
 // and optimizer moments for this engine's mesh, restores the RNG of each rank when the world size
 // is unchanged, and returns the trainer state.
-TrainerState checkpoint_load(const std::string& dir, ShardedGemma3& engine, ShardedAdamW& opt, Comm& world,
+TrainerState checkpoint_load(const std::string& dir, ShardedEngine& engine, ShardedAdamW& opt, Comm& world,
                              bool verify = true);
 
 }  // namespace omnitune

@@ -35,7 +35,7 @@ std::string module_of(const std::string& param) {
 
 }  // namespace
 
-void export_model(ShardedGemma3& engine, const TrainSettings& t, const ExportOptions& opt, const std::string& out_dir,
+void export_model(ShardedEngine& engine, const TrainSettings& t, const ExportOptions& opt, const std::string& out_dir,
                   Comm& world) {
   const bool root = world.rank() == 0;
   const bool lora = t.peft.method == "lora";

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "parallel/sharded_gemma3.h"
+#include "parallel/sharded_engine.h"
 #include "train/train_config.h"
 
 namespace omnitune {
@@ -22,7 +22,7 @@ struct ExportOptions {
 };
 
 // Writes the export to `out_dir` (created; replaced atomically via a temporary sibling).
-void export_model(ShardedGemma3& engine, const TrainSettings& t, const ExportOptions& opt, const std::string& out_dir,
+void export_model(ShardedEngine& engine, const TrainSettings& t, const ExportOptions& opt, const std::string& out_dir,
                   Comm& world);
 
 }  // namespace omnitune

@@ -5,12 +5,15 @@
 // 12 x (heads x head_dim) x (query, key) pairs per layer, counted per sequence (causal: query i
 // sees i keys, a sliding layer at most its window; the bidirectional image-token blocks are
 // counted as causal), plus the vision tower per image (2x its parameters x patches when frozen, 6x
-// when trained).
+// when trained). Gemma 3n: the decoder's matmuls (per-layer widths, K/V only on layers that own
+// them, Laurel, per-layer-input gate and projection, AltUp projections, PLE projection) and
+// attention; its MobileNetV5 and Conformer towers are not counted (MFU of 3n runs is a lower bound).
 #pragma once
 
 #include <cstdint>
 
 #include "model/gemma3_config.h"
+#include "model/gemma3n_config.h"
 
 namespace omnitune {
 
@@ -31,6 +34,7 @@ struct StepShape {
 double causal_attention_pairs(int64_t length, int64_t window);
 
 double train_step_flops(const Gemma3Config& cfg, const StepShape& s);
+double train_step_flops(const Gemma3nConfig& cfg, const StepShape& s);
 
 // A matmul probe: achieved FLOP/s of this process for [n x n] x [n x n] in `dtype` (the CPU
 // "peak" MFU is measured against, as bench/ does; ~0.2 s).

@@ -54,8 +54,9 @@ std::function<bool(const std::string&)> trainable_param_rule(const TrainSettings
     if (p.find("embed_tokens") != std::string::npos) return !f.embeddings;
     if (in_vision(p)) return !f.vision_tower;
     if (p.find("audio_tower") != std::string::npos) return !f.audio_tower;
-    if (p.find("multi_modal_projector") != std::string::npos || p.find("embed_vision") != std::string::npos)
-      return true;  // the projector trains unless everything is LoRA
+    if (p.find("multi_modal_projector") != std::string::npos || p.find("embed_vision") != std::string::npos ||
+        p.find("embed_audio") != std::string::npos)
+      return true;  // projectors / Gemma 3n embedders train unless everything is LoRA
     return !f.language_model;
   };
 }

@@ -12,7 +12,7 @@
 #include "core/config_schema.h"
 #include "nn/lora.h"
 #include "parallel/sharded_adamw.h"
-#include "parallel/sharded_gemma3.h"
+#include "parallel/sharded_engine.h"
 
 namespace omnitune {
 

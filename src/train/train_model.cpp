@@ -2,12 +2,16 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/hf_config_json.h"
 #include "model/hf_loader.h"
 #include "nn/lora.h"
+#include "parallel/sharded_gemma3.h"
+#include "parallel/sharded_gemma3n.h"
 #include "parallel/tp_linear.h"
 #include "train/peft.h"
 
@@ -32,24 +36,18 @@ at::Tensor lora_init(const NamedParam& p, int64_t seed) {
 
 }  // namespace
 
-TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at::Device& device) {
-  at::NoGradGuard no_grad;
-  TrainModel out;
-  out.config = gemma3_config_load(t.model_path);
-  tp_validate(out.config, mesh.shape().tp);
-  TpGroup tp = TpGroup::of(mesh.tp());
-  LinearFactory factory = tp_linear_factory(out.config, tp);
-  if (t.peft.method == "lora") factory = lora_linear_factory(factory, t.peft.lora, lora_target_rule(t.peft));
-  auto model = std::make_unique<Gemma3Model>(out.config, factory);
-  model->attention_impl = attention_of(t.attention);
+namespace {
 
-  // Base weights from the checkpoint (each rank its TP slice), adapters from the seeded init.
-  ParamList all = model->params(), base, adapters;
+// Loads base weights (each rank its TP slice) and seeded adapters into `all`, moves them to the
+// device and counts trainable / frozen parameters.
+void load_params(const TrainSettings& t, const TpDims& dims, const TpGroup& tp, ParamList& all, const at::Device& device,
+                 const std::function<bool(const std::string&)>& unused, TrainModel& out, const TrainableRule& rule) {
+  ParamList base, adapters;
   for (auto& p : all) (is_lora_param(p.name) ? adapters : base).push_back(p);
   OT_REQUIRE(t.peft.method != "lora" || !adapters.empty(), "peft.method=lora but no linear layer matches ",
              "peft.include / peft.exclude: nothing would train");
-  hf_load_tp_local(t.model_path, out.config, base, tp, at::kFloat);
-  load_tp_local(out.config, adapters, [&](const std::string& n) {
+  hf_load_tp_local(t.model_path, dims, base, tp, at::kFloat, unused);
+  load_tp_local(dims, adapters, [&](const std::string& n) {
     for (auto& p : adapters)
       if (p.name == n) return lora_init(p, t.seed);
     OT_CHECK(false, "adapter ", n);
@@ -57,12 +55,54 @@ TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at:
   }, tp, at::kFloat);
   if (!device.is_cpu())
     for (auto& p : all) *p.tensor = p.tensor->to(device);
-
-  TrainableRule rule;
-  rule.trainable = trainable_param_rule(t);
   for (const auto& p : all) (rule.trainable(p.name) ? out.trainable_params : out.frozen_params) += params_numel({p});
   OT_REQUIRE(out.trainable_params > 0, "every parameter is frozen (freeze_config / peft): nothing would train");
+}
+
+LinearFactory train_linear_factory(const TrainSettings& t, const TpDims& dims, const TpGroup& tp) {
+  LinearFactory factory = tp_linear_factory(dims, tp);
+  if (t.peft.method == "lora") factory = lora_linear_factory(factory, t.peft.lora, lora_target_rule(t.peft));
+  return factory;
+}
+
+}  // namespace
+
+TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at::Device& device) {
+  at::NoGradGuard no_grad;
+  TrainModel out;
+  TpGroup tp = TpGroup::of(mesh.tp());
+  TrainableRule rule;
+  rule.trainable = trainable_param_rule(t);
   ShardComms comms{&mesh.dp_shard(), mesh.dp_replicate(), &mesh.tp()};
+  out.model_type = hf_config_model_type(t.model_path);
+  if (out.model_type == "gemma3n") {
+    const Gemma3nConfig cfg = gemma3n_config_load(t.model_path);
+    tp_validate(TpDims(cfg), mesh.shape().tp);
+    // The vision tower's layout comes from the checkpoint's tensor shapes (gemma-spec D.8).
+    const TensorShapes shapes = hf_checkpoint_shapes(t.model_path);
+    const bool has_vision = std::any_of(shapes.begin(), shapes.end(), [](const auto& kv) {
+      return kv.first.rfind("model.vision_tower.", 0) == 0;
+    });
+    auto model = std::make_unique<Gemma3nModel>(cfg, train_linear_factory(t, cfg, tp), has_vision ? &shapes : nullptr);
+    model->attention_impl = attention_of(t.attention);
+    ParamList all = model->params();
+    const Gemma3nModel* m = model.get();
+    load_params(t, cfg, tp, all, device, [m](const std::string& n) { return m->unused_checkpoint_tensor(n); }, out, rule);
+    out.description = gemma3n_config_describe(cfg);
+    out.sliding_window = cfg.text.sliding_window;
+    out.step_flops = [cfg](const StepShape& s) { return train_step_flops(cfg, s); };
+    out.engine = std::make_unique<ShardedGemma3n>(std::move(model), comms, tp, t.sharding, rule);
+    return out;
+  }
+  const Gemma3Config cfg = gemma3_config_load(t.model_path);
+  tp_validate(cfg, mesh.shape().tp);
+  auto model = std::make_unique<Gemma3Model>(cfg, train_linear_factory(t, cfg, tp));
+  model->attention_impl = attention_of(t.attention);
+  ParamList all = model->params();
+  load_params(t, cfg, tp, all, device, nullptr, out, rule);
+  out.description = gemma3_config_describe(cfg);
+  out.sliding_window = cfg.text.sliding_window;
+  out.step_flops = [cfg](const StepShape& s) { return train_step_flops(cfg, s); };
   out.engine = std::make_unique<ShardedGemma3>(std::move(model), comms, tp, t.sharding, rule);
   return out;
 }

@@ -39,6 +39,8 @@ MicroBatch to_micro_batch(const TrainBatch& b, const at::Device& device) {
   m.inputs.attention_mask = on(b.attention_mask);
   m.inputs.token_type_ids = on(b.token_type_ids);
   m.inputs.pixel_values = on(b.pixel_values);
+  m.audio_features = on(b.audio_features);
+  m.audio_pad = on(b.audio_pad);
   m.targets = on(b.targets);
   return m;
 }
@@ -56,7 +58,7 @@ double all_reduce_sum(Comm& c, double v) {
 }
 
 // Validation loss over one pass of the validation split (every DP rank its share).
-double validation_loss(ShardedGemma3& engine, DataLoader& val, Comm& dp) {
+double validation_loss(ShardedEngine& engine, DataLoader& val, Comm& dp) {
   val.seek(LoaderPosition{0, 0});
   double loss = 0;
   int64_t tokens = 0;
@@ -105,7 +107,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
   // ---- model, optimizer, schedule
   at::manual_seed(static_cast<uint64_t>(t.seed) + world.rank());
   TrainModel tm = build_train_model(t, mesh, device);
-  ShardedGemma3& engine = *tm.engine;
+  ShardedEngine& engine = *tm.engine;
   std::vector<FlatGroup*> groups;
   std::vector<std::string> group_units;  // the unit of each optimizer group
   for (auto& u : engine.units())
@@ -117,7 +119,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
   ShardedAdamW opt(groups, engine.comms(), t.adamw);
   const LrScheduleOptions lr = lr_schedule_from_config(cfg, total_steps);
   if (root) {
-    OT_LOG_INFO("model ", t.model_path, ": ", gemma3_config_describe(tm.config));
+    OT_LOG_INFO("model ", t.model_path, ": ", tm.description);
     OT_LOG_INFO("parameters: ", tm.trainable_params, " trainable, ", tm.frozen_params, " frozen (",
                 t.peft.method == "lora" ? "LoRA" : "SFT", "); mesh ", mesh.describe());
     OT_LOG_INFO("per-rank shard memory ", engine.persistent_bytes() / 1e6, " MB; ", total_steps, " steps of ",
@@ -183,7 +185,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
       for (int64_t i = 0; i < lengths.size(0); ++i) {
         const int64_t n = lengths.data_ptr<int64_t>()[i];
         pairs_global += causal_attention_pairs(n, 0);
-        pairs_sliding += causal_attention_pairs(n, tm.config.text.sliding_window);
+        pairs_sliding += causal_attention_pairs(n, tm.sliding_window);
       }
     }
     tokens = all_reduce_sum(dp, tokens);
@@ -237,7 +239,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     StepShape shape{inputs, t.global_batch_size, images, vision_trained, t.peft.method != "lora"};
     shape.pairs_global = pairs_global;
     shape.pairs_sliding = pairs_sliding;
-    const double flops = train_step_flops(tm.config, shape);
+    const double flops = tm.step_flops(shape);
     m.values["mfu"] = flops / dt / (peak * world.size());
     at::Tensor rss = at::full({1}, peak_rss_bytes(), at::kLong);
     world.all_reduce(rss, ReduceOp::Max);

@@ -1,7 +1,8 @@
 // Shared by the parallel-engine tests and bench: a tiny Gemma 3 with deterministic random
 // weights, deterministic synthetic global batches (text-only and image samples mixed), and a
-// training run over any (DP, TP) mesh carved out of a communicator, returning per-step losses,
-// gradient norms, final full parameters and the engine's own communication/memory accounting.
+// training run of any Workload (model + batches; Gemma 3 here, Gemma 3n in parallel3n_test) over
+// any (DP, TP) mesh carved out of a communicator, returning per-step losses, gradient norms,
+// final full parameters and the engine's own communication/memory accounting.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -123,16 +124,46 @@ struct RunResult {
   int64_t trainable_numel = 0;
 };
 
+// What a training run trains: the engine for a mesh (model built with the mesh's TP plan and
+// loaded with its slices) and the global batches, as functions of the step index only.
+struct Workload {
+  std::function<std::unique_ptr<ShardedEngine>(DeviceMesh&, const ShardingOptions&, const TrainableRule&)> engine;
+  std::function<MicroBatch(int step, int begin, int count)> micro_batch;  // samples [begin, begin+count) of a step
+  std::function<int64_t(int step)> loss_tokens;                          // in the whole global batch
+};
+
+// The tiny Gemma 3 VLM with `weights` and the synthetic batches of global_batch().
+inline Workload gemma3_workload(const Gemma3Config& cfg, const std::map<std::string, at::Tensor>& weights,
+                                const Variant& v) {
+  Workload w;
+  w.engine = [cfg, &weights, lora = v.lora](DeviceMesh& mesh, const ShardingOptions& so, const TrainableRule& rule) {
+    TpGroup tpg = TpGroup::of(mesh.tp());
+    auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), lora));
+    ParamList params = model->params();
+    load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
+    ShardComms comms{&mesh.dp_shard(), mesh.dp_replicate(), &mesh.tp()};
+    return std::unique_ptr<ShardedEngine>(std::make_unique<ShardedGemma3>(std::move(model), comms, tpg, so, rule));
+  };
+  const int n = v.global_batch;
+  const int64_t T = v.seq;
+  w.micro_batch = [cfg, n, T](int step, int begin, int count) { return collate(global_batch(cfg, step, n, T), begin, count); };
+  w.loss_tokens = [cfg, n, T](int step) {
+    int64_t d = 0;
+    for (auto& s : global_batch(cfg, step, n, T)) d += (s.targets != -100).sum().item<int64_t>();
+    return d;
+  };
+  return w;
+}
+
 // One training run on `group` (dp * tp ranks), step by step (checkpoint tests stop and resume it).
 class TestRun {
  public:
   TestRun(Comm& group, int dp, int tp, const Variant& v, const std::map<std::string, at::Tensor>& weights,
           const Gemma3Config& cfg, int replicate = 1)
-      : v_(v), cfg_(cfg), dp_(dp), tp_(tp), mesh_(group, topo(), dp, tp, replicate) {
-    TpGroup tpg = TpGroup::of(mesh_.tp());
-    auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), v.lora));
-    ParamList params = model->params();
-    load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
+      : TestRun(group, dp, tp, v, gemma3_workload(cfg, weights, v), replicate) {}
+
+  TestRun(Comm& group, int dp, int tp, const Variant& v, Workload work, int replicate = 1)
+      : v_(v), work_(std::move(work)), dp_(dp), tp_(tp), mesh_(group, topo(), dp, tp, replicate) {
     ShardingOptions so;
     so.compute_dtype = v.dtype;
     so.activation_checkpointing = v.ac;
@@ -142,7 +173,7 @@ class TestRun {
     TrainableRule rule;
     rule.trainable = v.trainable;
     comms_ = ShardComms{&mesh_.dp_shard(), mesh_.dp_replicate(), &mesh_.tp()};
-    engine_ = std::make_unique<ShardedGemma3>(std::move(model), comms_, tpg, so, rule);
+    engine_ = work_.engine(mesh_, so, rule);
     std::vector<FlatGroup*> groups;
     for (auto& u : engine_->units())
       if (u->trainable()) groups.push_back(u->trainable());
@@ -158,12 +189,10 @@ class TestRun {
   // Optimizer step `step` (its global batch is a function of the index only).
   void step(int step) {
     const int per_rank = v_.global_batch / dp_, mb = per_rank / v_.grad_accum;
-    auto batch = global_batch(cfg_, step, v_.global_batch, v_.seq);
-    int64_t denom = 0;
-    for (auto& s : batch) denom += (s.targets != -100).sum().item<int64_t>();
+    const int64_t denom = work_.loss_tokens(step);
     double loss = 0;
     for (int k = 0; k < v_.grad_accum; ++k) {
-      MicroBatch m = collate(batch, mesh_.dp_rank() * per_rank + k * mb, mb);
+      MicroBatch m = work_.micro_batch(step, mesh_.dp_rank() * per_rank + k * mb, mb);
       loss += engine_->forward_backward(m, static_cast<double>(denom)).loss_sum;
     }
     engine_->synchronize();
@@ -183,27 +212,31 @@ class TestRun {
     return r;
   }
 
-  ShardedGemma3& engine() { return *engine_; }
+  ShardedEngine& engine() { return *engine_; }
   ShardedAdamW& optimizer() { return *opt_; }
   DeviceMesh& mesh() { return mesh_; }
 
  private:
   Variant v_;
-  Gemma3Config cfg_;
+  Workload work_;
   int dp_, tp_;
   DeviceMesh mesh_;
   ShardComms comms_;
-  std::unique_ptr<ShardedGemma3> engine_;
+  std::unique_ptr<ShardedEngine> engine_;
   std::unique_ptr<ShardedAdamW> opt_;
   RunResult result_;
 };
 
+inline RunResult train(Comm& group, int dp, int tp, const Variant& v, Workload work, int replicate = 1) {
+  TestRun run(group, dp, tp, v, std::move(work), replicate);
+  for (int s = 0; s < v.steps; ++s) run.step(s);
+  return run.finish();
+}
+
 inline RunResult train(Comm& group, int dp, int tp, const Variant& v,
                        const std::map<std::string, at::Tensor>& weights, const Gemma3Config& cfg,
                        int replicate = 1) {
-  TestRun run(group, dp, tp, v, weights, cfg, replicate);
-  for (int s = 0; s < v.steps; ++s) run.step(s);
-  return run.finish();
+  return train(group, dp, tp, v, gemma3_workload(cfg, weights, v), replicate);
 }
 
 // Splits `world` into groups of n consecutive ranks (n divides the world size).
