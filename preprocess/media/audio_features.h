@@ -80,4 +80,17 @@ std::vector<float> gemma3n_hann_window(const AudioFeatureConfig& cfg);
 // create_fb_matrix builds it; exposed for tests and for anyone porting the features.
 std::vector<double> gemma3n_mel_filterbank(const AudioFeatureConfig& cfg);
 
+// The feature-extractor keys of a Gemma 3n `preprocessor_config.json` (feature_size,
+// sampling_rate, frame_length, hop_length, fft_length, preemphasis, min/max_frequency, mel_floor,
+// max_length (truncation samples), pad_to_multiple_of); absent keys keep the shipped defaults.
+// Settings this extractor does not implement (per-bin normalisation, dither, input scaling) are
+// an Error naming the file and key. A missing file gives the defaults.
+AudioFeatureConfig audio_feature_config_load(const std::string& model_dir);
+
+// Decodes one encoded clip (any libsndfile format), averages its channels, resamples it to the
+// extractor's rate and computes its log-mel frames (truncated at max_length samples, 30 s): what
+// preprocessing stores and what omnitune-generate --audio feeds the model. Error (naming `what`)
+// for empty, corrupt or too short audio.
+AudioFeatures audio_clip_features(const uint8_t* data, size_t n, const std::string& what, const AudioFeatureConfig& cfg);
+
 }  // namespace omnitune

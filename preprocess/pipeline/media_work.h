@@ -20,21 +20,12 @@ struct MediaSettings {
   bool jpeg_dct_scaling = false;
 };
 
-// The feature-extractor keys of a Gemma 3n `preprocessor_config.json` (feature_size,
-// sampling_rate, frame_length, hop_length, fft_length, preemphasis, min/max_frequency, mel_floor,
-// max_length (truncation samples), pad_to_multiple_of); absent keys keep the shipped defaults.
-// Settings this extractor does not implement (per-bin normalisation, dither, input scaling) are
-// an Error naming the file and key. A missing file gives the defaults.
-AudioFeatureConfig audio_feature_config_load(const std::string& model_dir);
-
 // Decodes and resizes one image; gray sources (and RGB with R=G=B) stay single-channel.
 // Error (naming `what`) for anything undecodable or over the pixel limit.
 ShardImage process_image(const std::string& bytes, const std::string& sha256, const std::string& what,
                          const MediaSettings& s);
 
-// Decodes one clip (any libsndfile format), averages its channels, resamples it to the
-// extractor's rate and computes its log-mel frames (truncated at max_length samples, 30 s).
-// Error (naming `what`) for empty, corrupt or too short audio.
+// One clip's log-mel frames for a shard (audio_clip_features, media/audio_features.h).
 ShardAudio process_audio(const std::string& bytes, const std::string& what, const MediaSettings& s);
 
 }  // namespace omnitune

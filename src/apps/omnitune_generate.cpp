@@ -1,11 +1,13 @@
-// omnitune-generate: answers prompts (optionally with images) with a Hugging Face Gemma 3 model:
+// omnitune-generate: answers prompts (optionally with images, and audio clips for Gemma 3n) with a
+// Hugging Face Gemma 3 or Gemma 3n model:
 // chat template -> processor -> prefill -> KV-cache decode, stopping at <end_of_turn>/<eos>.
 // Two front ends over one GenerationSession (src/generate/session.h):
 //   single prompts, one process:
-//     omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt "..." [--image F] [--prompt "..." ...]
+//     omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt "..." [--image F] [--audio F] [--prompt "..." ...]
 //       [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S]
 //       [--system "..."] [--dtype auto|float32|bfloat16] [--output text|json] [--out FILE]
-//     Several --prompt flags form one left-padded batch; an --image belongs to the --prompt before it.
+//     Several --prompt flags form one left-padded batch; an --image or --audio belongs to the --prompt
+//     before it (the user turn holds the images, then the clips, then the text).
 //   a dataset on any number of ranks (src/generate/batch_generate.h), what scripts/slurm/generate.sh runs:
 //     srun omnitune-generate --config configs/generate_medpix.yaml [--generate.output F ...]
 #include <cstdio>
@@ -28,7 +30,7 @@ namespace {
 
 struct PromptArg {
   std::string text;
-  std::vector<std::string> images;
+  std::vector<std::string> images, audio;
 };
 
 struct Args {
@@ -39,7 +41,8 @@ struct Args {
 };
 
 const char* kUsage =
-    "usage: omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt TEXT [--image FILE]... [--prompt TEXT [--image FILE]...]\n"
+    "usage: omnitune-generate --model DIR [--adapter PEFT_DIR] --prompt TEXT [--image FILE]... [--audio FILE]...\n"
+    "         [--prompt TEXT [--image FILE]... [--audio FILE]...]   (--audio: Gemma 3n models; WAV/FLAC/OGG/MP3)\n"
     "         [--max-new-tokens N] [--greedy | --temperature T --top-k K --top-p P --seed S]\n"
     "         [--system TEXT] [--tokenizer FILE] [--dtype auto|float32|bfloat16]\n"
     "         [--attention auto|reference|chunked|sdpa] [--output text|json] [--out FILE]\n"
@@ -68,10 +71,10 @@ Args parse(int argc, char** argv) {
     if (f == "--model") a.model = value();
     else if (f == "--adapter") a.adapter = value();
     else if (f == "--tokenizer") a.tokenizer = value();
-    else if (f == "--prompt") a.prompts.push_back({value(), {}});
-    else if (f == "--image") {
-      OT_REQUIRE(!a.prompts.empty(), "--image must follow the --prompt it belongs to");
-      a.prompts.back().images.push_back(value());
+    else if (f == "--prompt") a.prompts.push_back({value(), {}, {}});
+    else if (f == "--image" || f == "--audio") {
+      OT_REQUIRE(!a.prompts.empty(), f, " must follow the --prompt it belongs to");
+      (f == "--image" ? a.prompts.back().images : a.prompts.back().audio).push_back(value());
     } else if (f == "--system") a.system = value();
     else if (f == "--max-new-tokens") a.max_new_tokens = std::stoll(value());
     else if (f == "--greedy") a.sampling.greedy = true;
@@ -106,11 +109,12 @@ int run_prompts(int argc, char** argv) {
 
   std::vector<PromptTokens> batch;
   for (const auto& p : a.prompts) {
-    ChatEncoding e = session.encode_prompt(a.system, p.text, p.images);
-    PromptTokens t{std::move(e.ids), std::move(e.token_type), {}};
+    ChatEncoding e = session.encode_prompt(a.system, p.text, p.images, p.audio);
+    PromptTokens t{std::move(e.ids), std::move(e.token_type), {}, {}};
     std::vector<at::Tensor> imgs;
     for (const auto& f : p.images) imgs.push_back(session.load_image(f));
     if (!imgs.empty()) t.pixels = at::stack(imgs);
+    for (const auto& f : p.audio) t.audio.push_back(session.load_audio(f));
     batch.push_back(std::move(t));
   }
   BatchTiming timing;
@@ -120,7 +124,8 @@ int run_prompts(int argc, char** argv) {
   const size_t B = answers.size();
   for (size_t b = 0; b < B; ++b) {
     if (a.output == "json") {
-      nlohmann::json j{{"prompt", a.prompts[b].text}, {"images", a.prompts[b].images}, {"answer", answers[b].text},
+      nlohmann::json j{{"prompt", a.prompts[b].text}, {"images", a.prompts[b].images},
+                       {"audio", a.prompts[b].audio}, {"answer", answers[b].text},
                        {"prompt_tokens", batch[b].ids.size()}, {"new_tokens", answers[b].new_tokens},
                        {"prefill_seconds", timing.prefill_seconds}, {"decode_seconds", timing.decode_seconds}};
       text_out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -86,8 +86,8 @@ void PromptSource::read_shards(const std::string& dir) {
       while (first < s.loss_mask.size() && s.loss_mask[first] == 0) ++first;
       OT_REQUIRE(first > 0 && first < s.loss_mask.size(), reader->path(), ", sample ", i, " (", s.id,
                  ") has no answer tokens: generation needs a prompt followed by an answer");
-      OT_REQUIRE(s.media.empty() || session_.config().has_vision, reader->path(), ", sample ", i, " (", s.id,
-                 ") has images but the model is text-only (", session_.config().architecture,
+      OT_REQUIRE(s.media.empty() || session_.has_vision() || session_.has_audio(), reader->path(), ", sample ", i,
+                 " (", s.id, ") has media but the model is text-only (", session_.architecture(),
                  "): use the model the shards were made for");
       PromptItem it;
       it.id = s.id;
@@ -134,7 +134,14 @@ void PromptSource::read_jsonl(const std::string& file, const GenerateSettings& s
                                                "set generate.image_root to change that)" : "");
       it.images.push_back(p.string());
     }
-    ChatEncoding e = session_.encode_prompt(settings.system, it.question, it.images);
+    const std::string audio = json_string(j, "audio", where, false);  // Gemma 3n: a clip asked about
+    if (!audio.empty()) {
+      fs::path p(audio);
+      if (p.is_relative()) p = root / p;
+      OT_REQUIRE(fs::is_regular_file(p), where, ": audio ", p.string(), " not found");
+      it.audio.push_back(p.string());
+    }
+    ChatEncoding e = session_.encode_prompt(settings.system, it.question, it.images, it.audio);
     it.ids = std::move(e.ids);
     it.token_type = std::move(e.token_type);
     items_.push_back(std::move(it));
@@ -142,13 +149,16 @@ void PromptSource::read_jsonl(const std::string& file, const GenerateSettings& s
 }
 
 PromptTokens PromptSource::prompt(const PromptItem& item) const {
-  PromptTokens p{item.ids, item.token_type, {}};
+  PromptTokens p{item.ids, item.token_type, {}, {}};
   if (item.sample >= 0) {
-    shards_->sample(item.sample, &p.pixels);
-  } else if (!item.images.empty()) {
+    std::vector<ShardAudio> clips;
+    shards_->sample(item.sample, &p.pixels, &clips);
+    for (auto& c : clips) p.audio.push_back(at::from_blob(c.features.data(), {c.frames, c.bins}, at::kFloat).clone());
+  } else {
     std::vector<at::Tensor> imgs;
     for (const auto& f : item.images) imgs.push_back(session_.load_image(f));
-    p.pixels = at::stack(imgs);
+    if (!imgs.empty()) p.pixels = at::stack(imgs);
+    for (const auto& f : item.audio) p.audio.push_back(session_.load_audio(f));
   }
   return p;
 }

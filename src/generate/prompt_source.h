@@ -22,6 +22,7 @@ struct PromptItem {
   std::vector<uint8_t> token_type;
   int64_t sample = -1;              // shard input: index of the sample in the split
   std::vector<std::string> images;  // JSONL input: image files
+  std::vector<std::string> audio;   // JSONL input: audio files (Gemma 3n)
 };
 
 class PromptSource {

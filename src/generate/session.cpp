@@ -4,6 +4,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "media/image_decode.h"
 #include "media/image_resize.h"
+#include "model/hf_config_json.h"
 #include "model/hf_loader.h"
 #include "model/peft_adapter.h"
 
@@ -35,19 +37,47 @@ GenerationSession::GenerationSession(const SessionOptions& opt)
     : model_dir_(opt.model_dir), device_(opt.device) {
   OT_REQUIRE(!opt.model_dir.empty(), "no model directory given");
   auto t0 = std::chrono::steady_clock::now();
-  cfg_ = gemma3_config_load(opt.model_dir);
+  const bool gemma3n = hf_config_model_type(opt.model_dir) == "gemma3n";
   // With an adapter: LoRA layers where its target_modules say, weights from the adapter directory.
   std::optional<PeftAdapter> adapter;
   if (!opt.adapter_dir.empty()) adapter = peft_adapter_load(opt.adapter_dir);
-  model_ = std::make_unique<Gemma3Model>(
-      cfg_, adapter ? peft_adapter_factory(*adapter, dense_linear_factory()) : dense_linear_factory());
-  model_->attention_impl = attention_impl_from_string(opt.attention);
-  ParamList params = model_->params(), base;
-  for (auto& p : params)
-    if (!is_lora_param(p.name)) base.push_back(p);
+  const LinearFactory factory =
+      adapter ? peft_adapter_factory(*adapter, dense_linear_factory()) : dense_linear_factory();
   HfLoadOptions lo;
   lo.dtype = dtype_ = pick_dtype(opt.dtype, opt.model_dir);
   lo.device = opt.device;
+  ParamList params;
+  std::string describe_model;
+  int64_t image_tokens = 0, audio_tokens = 0;
+  if (gemma3n) {
+    cfg3n_ = gemma3n_config_load(opt.model_dir);
+    // The vision tower's layout comes from the checkpoint's tensor shapes (gemma-spec D.8).
+    const TensorShapes shapes = hf_checkpoint_shapes(opt.model_dir);
+    const bool vision = std::any_of(shapes.begin(), shapes.end(),
+                                    [](const auto& kv) { return kv.first.rfind("model.vision_tower.", 0) == 0; });
+    model3n_ = std::make_unique<Gemma3nModel>(cfg3n_, factory, vision ? &shapes : nullptr);
+    model3n_->attention_impl = attention_impl_from_string(opt.attention);
+    params = model3n_->params();
+    const Gemma3nModel* m = model3n_.get();
+    lo.known_unused = [m](const std::string& n) { return m->unused_checkpoint_tensor(n); };
+    describe_model = gemma3n_config_describe(cfg3n_);
+    architecture_ = "Gemma3nForConditionalGeneration";
+    image_tokens = vision ? cfg3n_.vision_soft_tokens_per_image : 0;
+    audio_tokens = cfg3n_.audio_soft_tokens_per_image;
+    stop_ids_ = {cfg3n_.text.eos_token_id};
+  } else {
+    cfg_ = gemma3_config_load(opt.model_dir);
+    model_ = std::make_unique<Gemma3Model>(cfg_, factory);
+    model_->attention_impl = attention_impl_from_string(opt.attention);
+    params = model_->params();
+    describe_model = gemma3_config_describe(cfg_);
+    architecture_ = cfg_.architecture;
+    image_tokens = cfg_.has_vision ? cfg_.mm_tokens_per_image : 0;
+    stop_ids_ = cfg_.eos_token_ids;
+  }
+  ParamList base;
+  for (auto& p : params)
+    if (!is_lora_param(p.name)) base.push_back(p);
   HfLoadReport rep = hf_load_checkpoint(opt.model_dir, base, lo);
   if (adapter) {
     peft_adapter_load_weights(*adapter, params, lo.dtype);
@@ -58,29 +88,46 @@ GenerationSession::GenerationSession(const SessionOptions& opt)
   }
   tokenizer_path_ = opt.tokenizer_path.empty() ? opt.model_dir + "/tokenizer.model" : opt.tokenizer_path;
   sp_ = std::make_unique<SentencePiece>(tokenizer_path_);
-  tpl_ = std::make_unique<GemmaChatTemplate>(*sp_, ChatTemplateOptions{cfg_.has_vision ? cfg_.mm_tokens_per_image : 0, 0});
-  stop_ids_ = cfg_.eos_token_ids;
+  tpl_ = std::make_unique<GemmaChatTemplate>(*sp_, ChatTemplateOptions{image_tokens, audio_tokens});
   stop_ids_.push_back(tpl_->end_of_turn_id());
   pad_id_ = sp_->pad_id() >= 0 ? sp_->pad_id() : 0;
-  description_ = str_cat(gemma3_config_describe(cfg_), "; ", rep.tensors, " tensors loaded in ",
+  description_ = str_cat(describe_model, "; ", rep.tensors, " tensors loaded in ",
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s");
 }
 
+bool GenerationSession::has_vision() const {
+  return model3n_ ? model3n_->vision() != nullptr : cfg_.has_vision;
+}
+
 ChatEncoding GenerationSession::encode_prompt(const std::string& system, const std::string& text,
-                                              const std::vector<std::string>& image_files) const {
-  OT_REQUIRE(image_files.empty() || cfg_.has_vision, model_dir_, " is a text-only model (", cfg_.architecture,
+                                              const std::vector<std::string>& image_files,
+                                              const std::vector<std::string>& audio_files) const {
+  OT_REQUIRE(image_files.empty() || has_vision(), model_dir_, " is a text-only model (", architecture_,
              "): it cannot take --image");
+  OT_REQUIRE(audio_files.empty() || has_audio(), model_dir_, " has no audio tower (", architecture_,
+             "): --audio needs a Gemma 3n model");
   std::vector<ChatMessage> msgs;
   if (!system.empty()) msgs.push_back({"system", {{ChatItem::Kind::Text, system}}});
   ChatMessage user{"user", {}};
   for (const auto& img : image_files) user.content.push_back({ChatItem::Kind::Image, img});
+  for (const auto& clip : audio_files) user.content.push_back({ChatItem::Kind::Audio, clip});
   user.content.push_back({ChatItem::Kind::Text, text});
   msgs.push_back(user);
   return tpl_->encode(msgs, true);
 }
 
+at::Tensor GenerationSession::load_audio(const std::string& path) const {
+  OT_REQUIRE(has_audio(), model_dir_, " has no audio tower (", architecture_, "): it cannot take audio");
+  if (!audio_cfg_) audio_cfg_ = audio_feature_config_load(model_dir_);
+  std::ifstream in(path, std::ios::binary);
+  OT_REQUIRE(in.good(), "cannot open audio file ", path);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AudioFeatures f = audio_clip_features(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path, *audio_cfg_);
+  return at::from_blob(f.values.data(), {f.frames, f.bins}, at::kFloat).clone();
+}
+
 at::Tensor GenerationSession::load_image(const std::string& path) const {
-  OT_REQUIRE(cfg_.has_vision, model_dir_, " is a text-only model (", cfg_.architecture, "): it cannot take images");
+  OT_REQUIRE(has_vision(), model_dir_, " is a text-only model (", architecture_, "): it cannot take images");
   // Full-size decode (no DCT scaling) so pixels match Pillow, the HF processor's backend; gray
   // sources are resized single-channel and widened afterwards (the same bytes, a third the work).
   Image img = decode_image_file(path, DecodeOptions{});
@@ -120,11 +167,28 @@ std::vector<Answer> GenerationSession::generate(const std::vector<PromptTokens>&
     req.pixel_values = at::cat(pixels).to(device_, dtype_);
     req.token_type_ids = types.to(device_);
   }
+  // Audio clips (batch-major, prompt order) zero-padded to the longest, padding frames flagged.
+  std::vector<at::Tensor> clips;
+  for (const auto& p : prompts) clips.insert(clips.end(), p.audio.begin(), p.audio.end());
+  if (!clips.empty()) {
+    OT_REQUIRE(model3n_, model_dir_, " has no audio tower: prompts with audio need a Gemma 3n model");
+    int64_t frames = 0;
+    for (const auto& c : clips) frames = std::max<int64_t>(frames, c.size(0));
+    const int64_t N = static_cast<int64_t>(clips.size()), bins = clips[0].size(1);
+    at::Tensor feats = at::zeros({N, frames, bins}, at::kFloat);
+    at::Tensor pad = at::ones({N, frames}, at::kBool);
+    for (int64_t i = 0; i < N; ++i) {
+      feats[i].narrow(0, 0, clips[size_t(i)].size(0)).copy_(clips[size_t(i)]);
+      pad[i].narrow(0, 0, clips[size_t(i)].size(0)).fill_(false);
+    }
+    req.audio_features = feats.to(device_, dtype_);
+    req.audio_pad = pad.to(device_);
+  }
   req.max_new_tokens = max_new_tokens;
   req.stop_ids = stop_ids_;
   req.pad_id = pad_id_;
   at::NoGradGuard no_grad;
-  GenerateResult g = omnitune::generate(*model_, req, sampling);
+  GenerateResult g = model3n_ ? omnitune::generate(*model3n_, req, sampling) : omnitune::generate(*model_, req, sampling);
 
   at::Tensor tokens = g.tokens.to(at::kCPU);
   auto tok = tokens.accessor<int64_t, 2>();
