@@ -122,16 +122,15 @@ int run_gemma3(const Args& a) {
 }
 
 int run_gemma3n(const Args& a) {
-  Gemma3nConfig cfg = gemma3n_config_load(a.model);
+  std::unique_ptr<Gemma3nModel> loaded = gemma3n_model_for_checkpoint(a.model);
+  Gemma3nModel& model = *loaded;
+  const Gemma3nConfig& cfg = model.config();
   OT_LOG_INFO(gemma3n_config_describe(cfg));
-  const TensorShapes layout = hf_checkpoint_shapes(a.model);
-  Gemma3nModel model(cfg, dense_linear_factory(), &layout);
   model.attention_impl = attention_impl_from_string(a.attention);
-  OT_LOG_INFO("vision tower: ", model.vision()->describe());
+  if (model.vision()) OT_LOG_INFO("vision tower: ", model.vision()->describe());
   ParamList params = model.params();
-  HfLoadOptions lo = load_options(a);
-  lo.known_unused = [&model](const std::string& n) { return model.unused_checkpoint_tensor(n); };
-  log_load(hf_load_checkpoint(a.model, params, lo));
+  const HfLoadOptions lo = load_options(a);
+  log_load(gemma3n_load_weights(a.model, model, params, lo));
 
   SafetensorsFile in = SafetensorsFile::open(a.inputs);
   OT_REQUIRE(in.contains("input_ids"), a.inputs, ": needs an 'input_ids' tensor [batch, tokens]");

@@ -4,7 +4,6 @@
 
 #include <ATen/core/grad_mode.h>
 
-#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -50,19 +49,15 @@ GenerationSession::GenerationSession(const SessionOptions& opt)
   std::string describe_model;
   int64_t image_tokens = 0, audio_tokens = 0;
   if (gemma3n) {
-    cfg3n_ = gemma3n_config_load(opt.model_dir);
-    // The vision tower's layout comes from the checkpoint's tensor shapes (gemma-spec D.8).
-    const TensorShapes shapes = hf_checkpoint_shapes(opt.model_dir);
-    const bool vision = std::any_of(shapes.begin(), shapes.end(),
-                                    [](const auto& kv) { return kv.first.rfind("model.vision_tower.", 0) == 0; });
-    model3n_ = std::make_unique<Gemma3nModel>(cfg3n_, factory, vision ? &shapes : nullptr);
+    model3n_ = gemma3n_model_for_checkpoint(opt.model_dir, factory);
+    cfg3n_ = model3n_->config();
     model3n_->attention_impl = attention_impl_from_string(opt.attention);
     params = model3n_->params();
     const Gemma3nModel* m = model3n_.get();
     lo.known_unused = [m](const std::string& n) { return m->unused_checkpoint_tensor(n); };
     describe_model = gemma3n_config_describe(cfg3n_);
     architecture_ = "Gemma3nForConditionalGeneration";
-    image_tokens = vision ? cfg3n_.vision_soft_tokens_per_image : 0;
+    image_tokens = model3n_->vision() ? cfg3n_.vision_soft_tokens_per_image : 0;
     audio_tokens = cfg3n_.audio_soft_tokens_per_image;
     stop_ids_ = {cfg3n_.text.eos_token_id};
   } else {

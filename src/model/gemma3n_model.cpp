@@ -123,4 +123,18 @@ ParamList Gemma3nModel::params() {
   return p;
 }
 
+std::unique_ptr<Gemma3nModel> gemma3n_model_for_checkpoint(const std::string& dir, const LinearFactory& make_linear) {
+  const Gemma3nConfig cfg = gemma3n_config_load(dir);
+  const TensorShapes shapes = hf_checkpoint_shapes(dir);
+  bool vision = false;
+  for (const auto& kv : shapes) vision = vision || kv.first.rfind("model.vision_tower.", 0) == 0;
+  return std::make_unique<Gemma3nModel>(cfg, make_linear, vision ? &shapes : nullptr);
+}
+
+HfLoadReport gemma3n_load_weights(const std::string& dir, const Gemma3nModel& model, ParamList& params,
+                                  HfLoadOptions opt) {
+  opt.known_unused = [&model](const std::string& n) { return model.unused_checkpoint_tensor(n); };
+  return hf_load_checkpoint(dir, params, opt);
+}
+
 }  // namespace omnitune

@@ -15,6 +15,7 @@
 #include "model/gemma3n_config.h"
 #include "model/gemma3n_embedder.h"
 #include "model/gemma3n_text.h"
+#include "model/hf_loader.h"
 #include "model/mobilenet_v5.h"
 #include "nn/kv_cache.h"
 
@@ -87,5 +88,14 @@ class Gemma3nModel {
   std::unique_ptr<Gemma3nAudioEncoder> audio_;
   std::unique_ptr<MobileNetV5Encoder> vision_;
 };
+
+// A Gemma 3n model shaped like the checkpoint in `dir`: its config.json, and the vision tower's
+// layout from the checkpoint's tensor shapes (no tower when the checkpoint has none). No weights.
+std::unique_ptr<Gemma3nModel> gemma3n_model_for_checkpoint(const std::string& dir,
+                                                           const LinearFactory& make_linear = dense_linear_factory());
+// Loads `dir`'s weights into `params` (of `model`; LoRA parameters excluded by the caller),
+// skipping the checkpoint tensors the architecture ignores.
+HfLoadReport gemma3n_load_weights(const std::string& dir, const Gemma3nModel& model, ParamList& params,
+                                  HfLoadOptions opt);
 
 }  // namespace omnitune

@@ -185,6 +185,31 @@ ShardedEngine::HeadResult ShardedEngine::lm_head_loss(const at::Tensor& hn, cons
   return r;
 }
 
+ShardedEngine::LossSum ShardedEngine::run_head(FsdpUnit* head, FsdpUnit* embed, const at::Tensor& h,
+                                               const std::function<at::Tensor(const at::Tensor&)>& final_hidden,
+                                               const at::Tensor& targets, const at::Tensor& table, double softcap,
+                                               double denom, bool backward, at::Tensor& grad_h) {
+  const bool embed_train = embed->has_trainable() && backward;
+  at::Tensor x = h.detach().requires_grad_(backward);
+  at::Tensor hn;
+  {
+    at::AutoGradMode grad(backward);
+    hn = final_hidden(x);
+  }
+  HeadResult r = lm_head_loss(hn, targets, table, softcap, denom, backward, embed_train);
+  if (backward) {
+    std::vector<at::Tensor> inputs{x};
+    for (auto& t : head->trainable_leaves()) inputs.push_back(t);
+    auto g = engine_grads({hn}, {r.grad_hidden}, inputs);
+    grad_h = g[0];
+    head->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + 1, g.end()));
+    if (embed_train) embed->reduce_grads(*stream_, {r.table_grad});
+  }
+  head->release();
+  embed->release();
+  return r.loss;
+}
+
 void load_tp_local(const TpDims& dims, ParamList& params, const std::function<at::Tensor(const std::string&)>& full,
                    const TpGroup& tp, at::ScalarType dtype) {
   at::NoGradGuard no_grad;

@@ -113,6 +113,13 @@ class ShardedEngine {
   };
   HeadResult lm_head_loss(const at::Tensor& hn, const at::Tensor& targets, const at::Tensor& table, double softcap,
                           double denom, bool backward, bool want_table_grad);
+  // The head step of a schedule, with `head` and `embed` (the tied table) gathered: final hidden
+  // states final_hidden(h) (the model's final norm; Gemma 3n: AltUp unembedding too), then
+  // lm_head_loss. With backward, reduces the head's and the table's gradients and sets grad_h to
+  // the gradient with respect to h. Releases both units.
+  LossSum run_head(FsdpUnit* head, FsdpUnit* embed, const at::Tensor& h,
+                   const std::function<at::Tensor(const at::Tensor&)>& final_hidden, const at::Tensor& targets,
+                   const at::Tensor& table, double softcap, double denom, bool backward, at::Tensor& grad_h);
 
   TpDims dims_;
   ShardComms comms_;

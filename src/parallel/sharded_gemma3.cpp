@@ -120,28 +120,9 @@ ShardedEngine::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
   use(head_);
   use(embed_);
   at::Tensor grad_h;
-  LossSum result;
-  {
-    at::Tensor x = h.detach().requires_grad_(backward);
-    at::Tensor hn;
-    {
-      at::AutoGradMode grad(backward);
-      hn = text.norm.forward(x);
-    }
-    HeadResult head = lm_head_loss(hn, mb.targets, text.embed_tokens, cfg.text.final_logit_softcapping.value_or(0.0),
-                                   denom, backward, embed_train);
-    result = head.loss;
-    if (backward) {
-      std::vector<at::Tensor> inputs{x};
-      for (auto& t : head_->trainable_leaves()) inputs.push_back(t);
-      auto g = engine_grads({hn}, {head.grad_hidden}, inputs);
-      grad_h = g[0];
-      head_->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + 1, g.end()));
-      if (embed_train) embed_->reduce_grads(*stream_, {head.table_grad});
-    }
-  }
-  head_->release();
-  embed_->release();
+  const LossSum result = run_head(
+      head_, embed_, h, [&](const at::Tensor& x) { return text.norm.forward(x); }, mb.targets, text.embed_tokens,
+      cfg.text.final_logit_softcapping.value_or(0.0), denom, backward, grad_h);
   if (!backward) return result;
 
   // ---- decoder blocks, backward

@@ -104,7 +104,6 @@ ShardedEngine::LossSum ShardedGemma3n::run(const MicroBatch& mb, double denom, b
   bool front_train = false;
   for (FsdpUnit* u : front_units_) front_train = front_train || u->has_trainable();
   front_train = front_train && backward;
-  const bool embed_train = embed_->has_trainable() && backward;
 
   std::vector<FsdpUnit*> order(front_units_);
   for (auto* b : blocks_) order.push_back(b);
@@ -179,28 +178,9 @@ ShardedEngine::LossSum ShardedGemma3n::run(const MicroBatch& mb, double denom, b
   sched.use(head_);
   sched.use(embed_);
   at::Tensor grad_h;
-  LossSum result;
-  {
-    at::Tensor x = h.detach().requires_grad_(backward);
-    at::Tensor hn;
-    {
-      at::AutoGradMode grad(backward);
-      hn = text.streams_out(x);
-    }
-    HeadResult head = lm_head_loss(hn, mb.targets, text.embed_tokens, cfg.text.final_logit_softcapping, denom, backward,
-                                   embed_train);
-    result = head.loss;
-    if (backward) {
-      std::vector<at::Tensor> inputs{x};
-      for (auto& t : head_->trainable_leaves()) inputs.push_back(t);
-      auto g = engine_grads({hn}, {head.grad_hidden}, inputs);
-      grad_h = g[0];
-      head_->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + 1, g.end()));
-      if (embed_train) embed_->reduce_grads(*stream_, {head.table_grad});
-    }
-  }
-  head_->release();
-  embed_->release();
+  const LossSum result = run_head(
+      head_, embed_, h, [&](const at::Tensor& x) { return text.streams_out(x); }, mb.targets, text.embed_tokens,
+      cfg.text.final_logit_softcapping, denom, backward, grad_h);
   if (!backward) return result;
 
   // ---- decoder blocks, backward (a keeper after its readers: their K/V gradients are complete)

@@ -2,7 +2,6 @@
 
 #include <ATen/core/grad_mode.h>
 
-#include <algorithm>
 #include <functional>
 
 #include "core/error.h"
@@ -78,12 +77,7 @@ TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at:
   if (out.model_type == "gemma3n") {
     const Gemma3nConfig cfg = gemma3n_config_load(t.model_path);
     tp_validate(TpDims(cfg), mesh.shape().tp);
-    // The vision tower's layout comes from the checkpoint's tensor shapes (gemma-spec D.8).
-    const TensorShapes shapes = hf_checkpoint_shapes(t.model_path);
-    const bool has_vision = std::any_of(shapes.begin(), shapes.end(), [](const auto& kv) {
-      return kv.first.rfind("model.vision_tower.", 0) == 0;
-    });
-    auto model = std::make_unique<Gemma3nModel>(cfg, train_linear_factory(t, cfg, tp), has_vision ? &shapes : nullptr);
+    auto model = gemma3n_model_for_checkpoint(t.model_path, train_linear_factory(t, cfg, tp));
     model->attention_impl = attention_of(t.attention);
     ParamList all = model->params();
     const Gemma3nModel* m = model.get();

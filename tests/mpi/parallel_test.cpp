@@ -135,9 +135,11 @@ TEST(ParallelEquivalence, FrozenVisionTower) {
   for (const auto& [name, t] : fx().weights)
     if (v.trainable(name)) want_trainable += t.numel();
   EXPECT_EQ(ref.trainable_numel, want_trainable);
-  for (const auto& [name, t] : ref.params)
-    if (name.find("vision_tower") != std::string::npos)
+  for (const auto& [name, t] : ref.params) {
+    if (name.find("vision_tower") != std::string::npos) {
       EXPECT_TRUE(at::equal(t, fx().weights.at(name))) << name << " changed though frozen";
+    }
+  }
   for (Mesh m : meshes()) {
     RunResult got = run_on(m, v, fx().weights);
     compare(got, ref, 1e-5, label("frozen-vision", m));

@@ -23,14 +23,12 @@ namespace {
 std::string fixture_dir() { return test_util::fixture("gemma3n-tiny-ref", ""); }
 
 std::unique_ptr<Gemma3nModel> load(const std::string& dir) {
-  const TensorShapes layout = hf_checkpoint_shapes(dir);
-  auto m = std::make_unique<Gemma3nModel>(gemma3n_config_load(dir), dense_linear_factory(), &layout);
+  auto m = gemma3n_model_for_checkpoint(dir);
   ParamList p = m->params();
   HfLoadOptions o;
   o.dtype = at::kFloat;
   o.zero_copy = false;
-  o.known_unused = [&](const std::string& n) { return m->unused_checkpoint_tensor(n); };
-  hf_load_checkpoint(dir, p, o);
+  gemma3n_load_weights(dir, *m, p, o);
   return m;
 }
 
