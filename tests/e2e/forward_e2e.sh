@@ -11,10 +11,8 @@
 set -u
 bin=$1; src=$2
 fx=$src/../shared/fixtures
-work=$(mktemp -d)
-trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3  # Debian's, with numpy
 
 # Safetensors in and out with numpy: `st.py pick OUT SRC name=srcname ...` copies tensors into a new
@@ -114,5 +112,4 @@ check "tiny-3n: image + audio prompt runs with 4 greedy tokens" \
 check "tiny-3n: logits are finite, [1, T, tokenizer size]" \
   st finite "$work/tiny3n-out.safetensors" logits "$work/tiny3n-in.safetensors" input_ids 400
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

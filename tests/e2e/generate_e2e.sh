@@ -5,11 +5,9 @@
 # greedy determinism and clear errors. Prints "N passed, M failed". Usage: generate_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 fixtures="$src/../shared/fixtures/images"
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
 
 if [ ! -d "$fixtures" ]; then echo "FAIL: shared fixtures missing at $fixtures"; echo "0 passed, 1 failed"; exit 1; fi
 python3 - "$work/corpus.txt" <<'PY'
@@ -56,5 +54,4 @@ $gen --prompt "x" --image "$work/corpus.txt" >"$work/err3.log" 2>&1
 check "a non-image file is a clear error" grep -qi "corpus.txt" "$work/err3.log"
 
 if [ "$fail" -ne 0 ]; then for f in "$work"/*.log; do echo "--- $f"; cat "$f"; done; fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

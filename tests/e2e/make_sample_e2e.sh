@@ -6,10 +6,8 @@
 # Prints "N passed, M failed". Usage: make_sample_e2e.sh BIN_DIR
 set -u
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 "$bin/omnitune-make-sample" --out "$work/a" >"$work/a.log" 2>&1
 check "make-sample exits 0" test $? -eq 0
@@ -41,5 +39,4 @@ check "--spoken 1 adds the spoken rows and clips, the image set unchanged" bash 
   [ \$(wc -l < '$work/s/spoken_train.jsonl') -eq 36 ] && [ \$(wc -l < '$work/s/spoken_validation.jsonl') -eq 11 ] &&
   [ \$(ls '$work/s/spoken' | wc -l) -eq 3 ] && diff -r -x tokenizer.log -x 'spoken*' -x manifest.json -x README.md '$work/a' '$work/s'"
 check "unwritable output is a clear error" bash -c "! '$bin/omnitune-make-sample' --out /proc/forbidden 2>&1 | grep -q '^$' && '$bin/omnitune-make-sample' --out /proc/forbidden >/dev/null 2>&1; [ \$? -ne 0 ]"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,10 +7,8 @@
 set -u
 src=$1
 plot="$src/scripts/plot_metrics.py"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 mkdir -p "$work/run" "$work/noval" "$work/empty"
 /usr/bin/python3 - "$work" <<'PY'
@@ -57,5 +55,4 @@ check "an empty metrics.jsonl is an error naming the file, and writes no PNG" \
   sh -c "[ $? -ne 0 ] && grep -q 'metrics.jsonl: no metrics' '$work/empty.log' && [ ! -e '$work/empty.png' ]"
 "$plot" "$work/missing" > "$work/missing.log" 2>&1
 check "a missing run dir fails" test $? -ne 0
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

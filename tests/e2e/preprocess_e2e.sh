@@ -10,11 +10,9 @@
 set -u
 bin=$1; src=$2
 fixtures="$src/../shared/fixtures"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
 if [ ! -d "$fixtures" ]; then echo "FAIL: shared fixtures missing at $fixtures"; echo "0 passed, 1 failed"; exit 1; fi
 
 # A tiny model directory (config.json, preprocessor_config.json) with the real Gemma 3 tokenizer.
@@ -226,5 +224,4 @@ check "inspect wrote the sample's image as a PNG" python3 -c "
 import struct; b=open('$work/s17.png','rb').read(); assert b[:8]==b'\x89PNG\r\n\x1a\n' and struct.unpack('>II', b[16:24])==(64, 64)"
 
 if [ "$fail" -ne 0 ]; then for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done; cat "$rej" 2>/dev/null; fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -13,10 +13,8 @@
 # Prints "N passed, M failed". Usage: train3n_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-work=$(mktemp -d)
-trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 mpi="mpirun -np 2 --oversubscribe"
 export OMP_NUM_THREADS=1
 
@@ -128,5 +126,4 @@ import json; r = json.load(open('$work/cli.json')); assert r['new_tokens'] > 0 a
 "$bin/omnitune-generate" --model "$work/gemma3" --prompt "x" --audio "$work/sample/$clip" >/dev/null 2>"$work/g3.log"
 check "a Gemma 3 model refuses --audio with a clear error" grep -q "needs a Gemma 3n model" "$work/g3.log"
 
-echo "$pass passed, $fail failed"
-test "$fail" -eq 0
+finish

@@ -10,10 +10,8 @@
 # Prints "N passed, M failed". Usage: train_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-work=$(mktemp -d)
-trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/lib.sh"
 mpi="mpirun -np 2 --oversubscribe"
 export OMP_NUM_THREADS=1
 
@@ -253,5 +251,4 @@ expect_error "missing shards" "has no manifest.json" env SHARDS_DIR="$work/none"
   $mpi "$bin/omnitune-train" --config "$src/configs/tiny_lora_sample.yaml"
 expect_error "unknown config key" "did you mean 'optimizer.lr'" train "$work/e6" tiny_lora_sample.yaml --optimizer.lrr 1
 
-echo "$pass passed, $fail failed"
-test "$fail" -eq 0
+finish

@@ -9,10 +9,8 @@
 # Prints "N passed, M failed". Usage: gpu_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-work=$(mktemp -d)
-trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
-pass=0; fail=0
-check() { local name=$1; shift; if "$@"; then echo "PASS: $name"; pass=$((pass + 1)); else echo "FAIL: $name"; fail=$((fail + 1)); fi; }
+# shellcheck source=tests/e2e/lib.sh
+source "$(dirname "$0")/../e2e/lib.sh"
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 echo "gpu_e2e: $ngpu GPU(s) visible"
 
@@ -58,5 +56,4 @@ if [ "$ngpu" -ge 2 ]; then
 else
   echo "gpu_e2e: DP/TP over NCCL needs 2 GPUs (NCCL allows one rank per GPU): not run"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
