@@ -339,8 +339,7 @@ AudioFeatureConfig audio_feature_config_load(const std::string& model_dir) {
   return c;
 }
 
-AudioFeatures audio_clip_features(const uint8_t* data, size_t n, const std::string& what, const AudioFeatureConfig& cfg) {
-  AudioClip clip = decode_audio(data, n, what);
+AudioFeatures audio_clip_features(AudioClip clip, const std::string& what, const AudioFeatureConfig& cfg) {
   // Only the samples the extractor keeps are resampled (a long clip costs no more than 30 s).
   const int64_t keep = static_cast<int64_t>(clip.sample_rate) * cfg.max_samples / cfg.sample_rate + clip.sample_rate;
   if (static_cast<int64_t>(clip.samples.size()) > keep) clip.samples.resize(static_cast<size_t>(keep));

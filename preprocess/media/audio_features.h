@@ -87,10 +87,10 @@ std::vector<double> gemma3n_mel_filterbank(const AudioFeatureConfig& cfg);
 // an Error naming the file and key. A missing file gives the defaults.
 AudioFeatureConfig audio_feature_config_load(const std::string& model_dir);
 
-// Decodes one encoded clip (any libsndfile format), averages its channels, resamples it to the
-// extractor's rate and computes its log-mel frames (truncated at max_length samples, 30 s): what
-// preprocessing stores and what omnitune-generate --audio feeds the model. Error (naming `what`)
-// for empty, corrupt or too short audio.
-AudioFeatures audio_clip_features(const uint8_t* data, size_t n, const std::string& what, const AudioFeatureConfig& cfg);
+// A decoded clip (decode_audio / decode_audio_file: channels averaged) resampled to the extractor's
+// rate and turned into log-mel frames (truncated at max_length samples, 30 s): what preprocessing
+// stores and what omnitune-generate --audio feeds the model. Error (naming `what`) for a clip too
+// short for one frame.
+AudioFeatures audio_clip_features(AudioClip clip, const std::string& what, const AudioFeatureConfig& cfg);
 
 }  // namespace omnitune

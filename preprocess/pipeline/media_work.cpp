@@ -1,17 +1,12 @@
 // Media decoding for the pipeline (see media_work.h).
 #include "pipeline/media_work.h"
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-
 #include "core/error.h"
 #include "media/audio_decode.h"
 #include "media/image_decode.h"
 #include "media/image_resize.h"
 
 namespace omnitune {
-
-using json = nlohmann::json;
 
 ShardImage process_image(const std::string& bytes, const std::string& sha256, const std::string& what,
                          const MediaSettings& s) {
@@ -34,7 +29,8 @@ ShardImage process_image(const std::string& bytes, const std::string& sha256, co
 }
 
 ShardAudio process_audio(const std::string& bytes, const std::string& what, const MediaSettings& s) {
-  AudioFeatures f = audio_clip_features(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), what, s.audio);
+  AudioFeatures f =
+      audio_clip_features(decode_audio(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), what), what, s.audio);
   ShardAudio out;
   out.frames = f.frames;
   out.bins = f.bins;

@@ -329,23 +329,25 @@ TrainBatch DataLoader::collate(const std::vector<int64_t>& samples) const {
     b.sample_ids.push_back(s.id);
   }
   if (!pixels.empty()) b.pixel_values = pixels.size() == 1 ? pixels[0] : at::cat(pixels);
-  if (!clips.empty()) {
-    // Zero-padded to the longest clip: the model masks padding frames by audio_pad, not by value.
-    const int64_t N = static_cast<int64_t>(clips.size()), M = data_->audio_bins();
-    int64_t F = 0;
-    for (const ShardAudio& a : clips) F = std::max<int64_t>(F, a.frames);
-    b.audio_features = at::zeros({N, F, M}, at::kFloat);
-    b.audio_pad = at::ones({N, F}, at::kBool);
-    float* feat = b.audio_features.data_ptr<float>();
-    bool* pad = b.audio_pad.data_ptr<bool>();
-    for (int64_t k = 0; k < N; ++k) {
-      const ShardAudio& a = clips[k];
-      OT_CHECK(a.bins == M && a.features.size() == static_cast<size_t>(a.frames) * M, "clip bins ", a.bins, " vs ", M);
-      std::memcpy(feat + k * F * M, a.features.data(), a.features.size() * sizeof(float));
-      std::fill(pad + k * F, pad + k * F + a.frames, false);
-    }
-  }
+  if (!clips.empty()) collate_audio(clips, data_->audio_bins(), b.audio_features, b.audio_pad);
   return b;
+}
+
+void collate_audio(const std::vector<ShardAudio>& clips, int64_t bins, at::Tensor& features, at::Tensor& pad) {
+  const int64_t N = static_cast<int64_t>(clips.size()), M = bins;
+  int64_t F = 0;
+  for (const ShardAudio& a : clips) F = std::max<int64_t>(F, a.frames);
+  features = at::zeros({N, F, M}, at::kFloat);
+  pad = at::ones({N, F}, at::kBool);
+  float* feat = features.data_ptr<float>();
+  bool* pd = pad.data_ptr<bool>();
+  for (int64_t k = 0; k < N; ++k) {
+    const ShardAudio& a = clips[k];
+    OT_REQUIRE(a.bins == M && a.features.size() == static_cast<size_t>(a.frames) * M, "an audio clip has ", a.bins,
+               " mel bins, the others ", M);
+    std::memcpy(feat + k * F * M, a.features.data(), a.features.size() * sizeof(float));
+    std::fill(pd + k * F, pd + k * F + a.frames, false);
+  }
 }
 
 DataLoader::Step DataLoader::make_step(LoaderPosition pos) const {

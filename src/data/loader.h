@@ -47,6 +47,11 @@ struct TrainBatch {
   std::vector<std::string> sample_ids;
 };
 
+// Clips of one batch (batch-major, prompt order) as the model takes them: features [N, F, M]
+// float32 zero-padded to the longest clip F, and audio_pad [N, F] bool (true = padding frame). The
+// model masks padding by audio_pad, not by value. Every clip must have M bins.
+void collate_audio(const std::vector<ShardAudio>& clips, int64_t bins, at::Tensor& features, at::Tensor& pad);
+
 // Every shard of a split directory (manifest.json order), indexed as one dataset. Opening checks
 // the schema, the shard order (media references name shards by index), the image processor
 // attributes (one normalisation for the whole split) and the tokenizer hash.

@@ -151,9 +151,7 @@ void PromptSource::read_jsonl(const std::string& file, const GenerateSettings& s
 PromptTokens PromptSource::prompt(const PromptItem& item) const {
   PromptTokens p{item.ids, item.token_type, {}, {}};
   if (item.sample >= 0) {
-    std::vector<ShardAudio> clips;
-    shards_->sample(item.sample, &p.pixels, &clips);
-    for (auto& c : clips) p.audio.push_back(at::from_blob(c.features.data(), {c.frames, c.bins}, at::kFloat).clone());
+    shards_->sample(item.sample, &p.pixels, &p.audio);
   } else {
     std::vector<at::Tensor> imgs;
     for (const auto& f : item.images) imgs.push_back(session_.load_image(f));

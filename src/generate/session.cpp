@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "data/loader.h"
 #include "media/image_decode.h"
 #include "media/image_resize.h"
 #include "model/hf_config_json.h"
@@ -111,14 +112,11 @@ ChatEncoding GenerationSession::encode_prompt(const std::string& system, const s
   return tpl_->encode(msgs, true);
 }
 
-at::Tensor GenerationSession::load_audio(const std::string& path) const {
+ShardAudio GenerationSession::load_audio(const std::string& path) const {
   OT_REQUIRE(has_audio(), model_dir_, " has no audio tower (", architecture_, "): it cannot take audio");
   if (!audio_cfg_) audio_cfg_ = audio_feature_config_load(model_dir_);
-  std::ifstream in(path, std::ios::binary);
-  OT_REQUIRE(in.good(), "cannot open audio file ", path);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  AudioFeatures f = audio_clip_features(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path, *audio_cfg_);
-  return at::from_blob(f.values.data(), {f.frames, f.bins}, at::kFloat).clone();
+  AudioFeatures f = audio_clip_features(decode_audio_file(path), path, *audio_cfg_);
+  return ShardAudio{f.frames, f.bins, std::move(f.values)};
 }
 
 at::Tensor GenerationSession::load_image(const std::string& path) const {
@@ -163,19 +161,12 @@ std::vector<Answer> GenerationSession::generate(const std::vector<PromptTokens>&
     req.token_type_ids = types.to(device_);
   }
   // Audio clips (batch-major, prompt order) zero-padded to the longest, padding frames flagged.
-  std::vector<at::Tensor> clips;
+  std::vector<ShardAudio> clips;
   for (const auto& p : prompts) clips.insert(clips.end(), p.audio.begin(), p.audio.end());
   if (!clips.empty()) {
     OT_REQUIRE(model3n_, model_dir_, " has no audio tower: prompts with audio need a Gemma 3n model");
-    int64_t frames = 0;
-    for (const auto& c : clips) frames = std::max<int64_t>(frames, c.size(0));
-    const int64_t N = static_cast<int64_t>(clips.size()), bins = clips[0].size(1);
-    at::Tensor feats = at::zeros({N, frames, bins}, at::kFloat);
-    at::Tensor pad = at::ones({N, frames}, at::kBool);
-    for (int64_t i = 0; i < N; ++i) {
-      feats[i].narrow(0, 0, clips[size_t(i)].size(0)).copy_(clips[size_t(i)]);
-      pad[i].narrow(0, 0, clips[size_t(i)].size(0)).fill_(false);
-    }
+    at::Tensor feats, pad;
+    collate_audio(clips, clips[0].bins, feats, pad);
     req.audio_features = feats.to(device_, dtype_);
     req.audio_pad = pad.to(device_);
   }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "data/shard_format.h"
 #include "generate/generator.h"
 #include "media/audio_features.h"
 #include "media/image_processor.h"
@@ -33,12 +34,12 @@ struct SessionOptions {
 
 // One prompt of a batch: token ids (chat template + processor expansion), token types, its
 // images as normalised [n, 3, H, W] float pixels (undefined without images) and its audio clips
-// as log-mel features, one [frames, bins] tensor per clip in prompt order (Gemma 3n).
+// as log-mel features in prompt order (Gemma 3n).
 struct PromptTokens {
   std::vector<int32_t> ids;
   std::vector<uint8_t> token_type;
   at::Tensor pixels;
-  std::vector<at::Tensor> audio;
+  std::vector<ShardAudio> audio;
 };
 
 struct Answer {
@@ -63,8 +64,8 @@ class GenerationSession {
                              const std::vector<std::string>& audio_files = {}) const;
   // An image file -> normalised [3, H, W] float32 pixels through the shared decode/resize code.
   at::Tensor load_image(const std::string& path) const;
-  // An audio file -> [frames, bins] float32 log-mel features, exactly as preprocessing makes them.
-  at::Tensor load_audio(const std::string& path) const;
+  // An audio file -> its log-mel features, exactly as preprocessing makes them.
+  ShardAudio load_audio(const std::string& path) const;
 
   // Left-pads the prompts into one batch, generates, decodes. `sampling.seed` seeds this call.
   std::vector<Answer> generate(const std::vector<PromptTokens>& prompts, int64_t max_new_tokens,

@@ -245,15 +245,19 @@ ShardedEngine::LossSum ShardedGemma3n::run(const MicroBatch& mb, double denom, b
       engine_set_rng_state(resume);
     }
     std::vector<at::Tensor> leaves;
-    for (FsdpUnit* u : front_units_)
-      for (auto& t : u->trainable_leaves()) leaves.push_back(t);
+    std::vector<size_t> counts;  // leaves per front unit, in order
+    for (FsdpUnit* u : front_units_) {
+      const std::vector<at::Tensor> own = u->trainable_leaves();
+      leaves.insert(leaves.end(), own.begin(), own.end());
+      counts.push_back(own.size());
+    }
     auto g = engine_grads({again.streams, again.per_layer}, {grad_h, grad_ple}, leaves);
     size_t k = 0;
-    for (FsdpUnit* u : front_units_) {
-      const size_t n = u->trainable_leaves().size();
-      if (n > 0) u->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + long(k), g.begin() + long(k + n)));
+    for (size_t i = 0; i < front_units_.size(); ++i) {
+      const size_t n = counts[i];
+      if (n > 0) front_units_[i]->reduce_grads(*stream_, std::vector<at::Tensor>(g.begin() + long(k), g.begin() + long(k + n)));
       k += n;
-      u->release();
+      front_units_[i]->release();
     }
   }
   return result;
