@@ -91,9 +91,14 @@ do_mount() {  # do_mount TARGET mount-args...: mounts and records TARGET for cle
 }
 
 # --- 1. the root folder -----------------------------------------------------------------------
-stale=$(mounts_under "$root")
-[ -z "$stale" ] || say "warning: mounts left under $root by an interrupted run (not ours to" \
-  "remove; this run mounts over them): $(echo $stale)"
+# A run killed outright (SIGKILL, a lost session) cannot unmount. We hold the lock, so no live run
+# owns what is mounted under the root: detach it, deepest first (mounting sysfs over a stale sysfs
+# fails).
+stale=$(mounts_under "$root" | sort -r)
+if [ -n "$stale" ]; then
+  say "warning: unmounting what an interrupted run left under $root: $(echo $stale)"
+  for m in $stale; do umount "$m" 2>/dev/null || umount -l "$m" || die "could not unmount $m"; done
+fi
 remove_tree() {  # never removes anything while something is mounted below it
   [ -e "$1" ] || return 0
   [ -z "$(mounts_under "$1")" ] || die "cannot remove $1: mounted below it: $(mounts_under "$1" | tr '\n' ' ')" \
