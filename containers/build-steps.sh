@@ -33,7 +33,7 @@ die() { log "ERROR: $*"; exit 1; }
 # written one file per rank; parallel HDF5 would pull in Ubuntu's MPI).
 packages() {
   local common=(build-essential cmake pkg-config libyaml-cpp-dev nlohmann-json3-dev libsentencepiece-dev
-                libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev espeak-ng
+                libturbojpeg0-dev libspng-dev libdeflate-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev espeak-ng
                 libsnappy-dev libzstd-dev zlib1g-dev libssl-dev)
   case $1 in
     cpu) printf '%s\n' "${common[@]}" libtorch-dev libopenblas0-pthread libopenmpi-dev openmpi-bin \

@@ -28,7 +28,7 @@ PACKAGES=(
   # config, JSON, tokenizer (spm_train is in sentencepiece)
   libyaml-cpp-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
   # media: JPEG, PNG, audio, resampling, FFT; espeak-ng for omnitune-make-sample --spoken 1
-  libturbojpeg0-dev libspng-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev espeak-ng
+  libturbojpeg0-dev libspng-dev libdeflate-dev libsndfile1-dev libsamplerate0-dev libfftw3-dev espeak-ng
   # Parquet page codecs
   libsnappy-dev libzstd-dev zlib1g-dev
   # SHA-256 of shards and checkpoints (libcrypto)

@@ -3,6 +3,9 @@
 // no tokenizer. bench/preprocess/run.sh compares the end-to-end rate with it.
 //   preprocess_floor --size 896x896 --reps 3 FILE...
 // Prints "floor decode_only <images/s>" and "floor decode_resize <images/s>" (medians over reps).
+//   preprocess_floor --extract PARQUET COLUMN OUTDIR
+// Writes the distinct images of a Parquet image column (raw bytes or the HF struct<bytes, path>) as files, for the
+// bench's set of real MedPix images (../shared/fixtures/medpix/sample.parquet).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,8 +16,10 @@
 #include <string>
 #include <vector>
 
+#include "core/sha256.h"
 #include "media/image_decode.h"
 #include "media/image_resize.h"
+#include "parquet/parquet_file.h"
 
 using namespace omnitune;
 
@@ -25,9 +30,39 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Every distinct value of PARQUET's COLUMN (or COLUMN.bytes) to OUTDIR/<sha256 prefix>.png|.jpg.
+int extract(const std::string& parquet, const std::string& column, const std::string& dir) {
+  auto file = parquet::ParquetFile::open(parquet);
+  std::vector<std::string> seen;
+  for (int g = 0; g < file.num_row_groups(); ++g) {
+    // HF Image layout (struct<bytes, path>) or raw binary.
+    const bool nested = file.column_index(column + ".bytes") >= 0;
+    parquet::ColumnData data = file.read_column(g, nested ? column + ".bytes" : column);
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (!data.valid[i]) continue;
+      const std::string& b = data.bytes[i];
+      const std::string name = sha256_hex(b).substr(0, 16);
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
+      const auto fmt = sniff_image_format(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+      std::ofstream(dir + "/" + name + (fmt == ImageFormat::Png ? ".png" : ".jpg"), std::ios::binary) << b;
+    }
+  }
+  std::fprintf(stderr, "preprocess_floor: %zu distinct images from %s\n", seen.size(), parquet.c_str());
+  return seen.empty() ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && !std::strcmp(argv[1], "--extract")) {
+    try {
+      return extract(argv[2], argv[3], argv[4]);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "preprocess_floor: %s\n", e.what());
+      return 1;
+    }
+  }
   int width = 896, height = 896, reps = 3;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {

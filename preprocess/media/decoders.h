@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "media/image_decode.h"
 
@@ -17,6 +19,23 @@ Image decode_jpeg(const uint8_t* data, size_t n, const DecodeOptions& opt, const
 
 // libspng; data starts with the PNG signature.
 Image decode_png(const uint8_t* data, size_t n, const DecodeOptions& opt, const std::string& what);
+
+// The fast PNG path (png_fast.cpp, libdeflate): what png_fast_parse read from a file it can take.
+struct PngFastLayout {
+  uint32_t width = 0, height = 0;
+  uint8_t bit_depth = 0, color_type = 0;
+  std::vector<uint8_t> palette;                               // PLTE: RGB triplets
+  std::vector<std::pair<const uint8_t*, size_t>> idat;        // IDAT bodies, in file order
+  std::pair<const uint8_t*, size_t> exif{nullptr, 0};         // eXIf body, if any
+};
+
+// True when the file is an 8-bit, non-interlaced PNG with valid CRCs and a plain chunk layout;
+// false (nothing thrown) for anything else, which the libspng path then decodes or rejects.
+bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out);
+
+// Inflates and unfilters the pixel rows into dst (rows of width * channels bytes, `stride` apart).
+// False when the pixel data is corrupt or of the wrong size (the caller falls back to libspng).
+bool png_fast_decode_pixels(const PngFastLayout& png, uint8_t* dst, size_t stride);
 
 // Throws the decompression-bomb Error when width * height > max_pixels. Called with the size read
 // from the header, before anything of that size is allocated.

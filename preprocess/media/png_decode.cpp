@@ -1,4 +1,5 @@
-// PNG decoding with libspng. libspng hands back the file's own samples (SPNG_FMT_PNG) and this file
+// PNG decoding. Common 8-bit, non-interlaced files take the fast path of png_fast.cpp; everything
+// else, and every error, goes through libspng. Both hand back the file's own samples (SPNG_FMT_PNG) and this file
 // reduces them to 8 bits exactly as Pillow 9.4's PNG plugin + convert("RGB") does, because Pillow
 // is the reference: 16-bit gray is clipped at 255 (mode "I"), other 16-bit samples keep the high
 // byte, low bit depths are scaled to 0..255, alpha is dropped without compositing, palettes expand.
@@ -116,9 +117,85 @@ void convert_palette(const uint8_t* raw, size_t stride, const spng_ihdr& ihdr,
   }
 }
 
+// The file's samples (SPNG_FMT_PNG layout, rows `stride` bytes) to the output image: 1 channel
+// for gray sources kept gray, else RGB. fill(dst, size) writes the samples and returns false when
+// the pixel data is corrupt. 8-bit gray kept gray and 8-bit RGB already have the output layout and
+// are written in place.
+template <class Fill>
+bool png_samples_to_image(const spng_ihdr& ihdr, const spng_plte& plte, size_t stride, bool keep_gray,
+                          Fill fill, Image* out) {
+  const int ct = ihdr.color_type;
+  const bool gray = ct == SPNG_COLOR_TYPE_GRAYSCALE || ct == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+  uint8_t lut[256][3];
+  bool gray_palette = true;
+  if (ct == SPNG_COLOR_TYPE_INDEXED) {
+    for (uint32_t i = 0; i < 256; ++i) {
+      const bool listed = i < plte.n_entries;
+      lut[i][0] = listed ? plte.entries[i].red : static_cast<uint8_t>(i);
+      lut[i][1] = listed ? plte.entries[i].green : static_cast<uint8_t>(i);
+      lut[i][2] = listed ? plte.entries[i].blue : static_cast<uint8_t>(i);
+      gray_palette = gray_palette && lut[i][0] == lut[i][1] && lut[i][0] == lut[i][2];
+    }
+  }
+  const bool one_channel = keep_gray && (gray || (ct == SPNG_COLOR_TYPE_INDEXED && gray_palette));
+  Image img = make_image(static_cast<int>(ihdr.width), static_cast<int>(ihdr.height), one_channel ? 1 : 3);
+  const size_t raw_size = stride * ihdr.height;
+  const bool direct = ihdr.bit_depth == 8 && ((ct == SPNG_COLOR_TYPE_GRAYSCALE && one_channel) ||
+                                              ct == SPNG_COLOR_TYPE_TRUECOLOR);
+  if (direct) {
+    OT_CHECK(raw_size == img.pixels.size(), raw_size, " vs ", img.pixels.size());
+    if (!fill(img.pixels.data(), raw_size)) return false;
+  } else {
+    std::vector<uint8_t> raw(raw_size);  // zeroed: libspng ORs sub-byte samples of interlaced passes into it
+    if (!fill(raw.data(), raw_size)) return false;
+    if (gray) {
+      convert_gray(raw.data(), stride, ihdr, img);
+    } else if (ct == SPNG_COLOR_TYPE_INDEXED) {
+      convert_palette(raw.data(), stride, ihdr, lut, img);
+    } else {
+      convert_color(raw.data(), stride, ihdr, img);
+    }
+  }
+  *out = std::move(img);
+  return true;
+}
+
+// The common 8-bit, non-interlaced file through png_fast.cpp; false sends it to libspng.
+bool decode_png_fast(const uint8_t* data, size_t n, const DecodeOptions& opt, const std::string& what,
+                     Image* out) {
+  PngFastLayout png;
+  if (!png_fast_parse(data, n, &png)) return false;
+  check_pixel_limit(png.width, png.height, opt.max_pixels, what);
+  spng_ihdr ihdr{};
+  ihdr.width = png.width;
+  ihdr.height = png.height;
+  ihdr.bit_depth = png.bit_depth;
+  ihdr.color_type = png.color_type;
+  spng_plte plte{};
+  plte.n_entries = static_cast<uint32_t>(png.palette.size() / 3);
+  for (uint32_t i = 0; i < plte.n_entries; ++i) {
+    plte.entries[i].red = png.palette[3 * i];
+    plte.entries[i].green = png.palette[3 * i + 1];
+    plte.entries[i].blue = png.palette[3 * i + 2];
+  }
+  const size_t stride = size_t{png.width} * (png.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3
+                                             : png.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4
+                                             : png.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 1);
+  Image img;
+  auto fill = [&](uint8_t* dst, size_t) { return png_fast_decode_pixels(png, dst, stride); };
+  if (!png_samples_to_image(ihdr, plte, stride, opt.keep_gray, fill, &img)) return false;
+  const int orientation = png.exif.first != nullptr ? exif_orientation_from_tiff(png.exif.first, png.exif.second) : 1;
+  *out = apply_exif_orientation(std::move(img), orientation);
+  return true;
+}
+
 }  // namespace
 
 Image decode_png(const uint8_t* data, size_t n, const DecodeOptions& opt, const std::string& what) {
+  {
+    Image img;
+    if (decode_png_fast(data, n, opt, what, &img)) return img;
+  }
   SpngContext s;
   OT_CHECK(s.ctx != nullptr, "spng_ctx_new failed");
   spng_ctx* ctx = s.ctx;
@@ -140,53 +217,21 @@ Image decode_png(const uint8_t* data, size_t n, const DecodeOptions& opt, const 
   size_t raw_size = 0;
   err = spng_decoded_image_size(ctx, SPNG_FMT_PNG, &raw_size);
   if (err != 0) fail_spng(what, "unsupported PNG layout", err);
-  const int w = static_cast<int>(ihdr.width), h = static_cast<int>(ihdr.height);
-  OT_CHECK(raw_size % ihdr.height == 0, raw_size, " bytes for ", h, " rows");
-  const size_t stride = raw_size / ihdr.height;
+  OT_CHECK(raw_size % ihdr.height == 0, raw_size, " bytes for ", ihdr.height, " rows");
 
-  const int ct = ihdr.color_type;
-  const bool gray = ct == SPNG_COLOR_TYPE_GRAYSCALE || ct == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
-  uint8_t lut[256][3];
-  bool gray_palette = true;
-  if (ct == SPNG_COLOR_TYPE_INDEXED) {
-    spng_plte plte{};
+  spng_plte plte{};
+  if (ihdr.color_type == SPNG_COLOR_TYPE_INDEXED) {
     err = spng_get_plte(ctx, &plte);
     if (err != 0) fail_spng(what, "cannot read the palette (PLTE)", err);
-    for (uint32_t i = 0; i < 256; ++i) {
-      const bool listed = i < plte.n_entries;
-      lut[i][0] = listed ? plte.entries[i].red : static_cast<uint8_t>(i);
-      lut[i][1] = listed ? plte.entries[i].green : static_cast<uint8_t>(i);
-      lut[i][2] = listed ? plte.entries[i].blue : static_cast<uint8_t>(i);
-      gray_palette = gray_palette && lut[i][0] == lut[i][1] && lut[i][0] == lut[i][2];
-    }
   }
-  const bool one_channel =
-      opt.keep_gray && (gray || (ct == SPNG_COLOR_TYPE_INDEXED && gray_palette));
-  Image img = make_image(w, h, one_channel ? 1 : 3);
-
-  // 8-bit gray kept gray and 8-bit RGB already have the output layout: decode in place.
-  const bool direct = ihdr.bit_depth == 8 && ((ct == SPNG_COLOR_TYPE_GRAYSCALE && one_channel) ||
-                                              ct == SPNG_COLOR_TYPE_TRUECOLOR);
-  std::vector<uint8_t> raw;
-  uint8_t* dst = img.pixels.data();
-  if (direct) {
-    OT_CHECK(raw_size == img.pixels.size(), raw_size, " vs ", img.pixels.size());
-  } else {
-    raw.resize(raw_size);  // zeroed: libspng ORs sub-byte samples of interlaced passes into it
-    dst = raw.data();
-  }
-  err = spng_decode_image(ctx, dst, raw_size, SPNG_FMT_PNG, 0);
-  if (err != 0) fail_spng(what, "cannot decode the PNG pixel data", err);
-
-  if (!direct) {
-    if (gray) {
-      convert_gray(raw.data(), stride, ihdr, img);
-    } else if (ct == SPNG_COLOR_TYPE_INDEXED) {
-      convert_palette(raw.data(), stride, ihdr, lut, img);
-    } else {
-      convert_color(raw.data(), stride, ihdr, img);
-    }
-  }
+  Image img;
+  png_samples_to_image(ihdr, plte, raw_size / ihdr.height, opt.keep_gray,
+                       [&](uint8_t* dst, size_t size) {
+                         err = spng_decode_image(ctx, dst, size, SPNG_FMT_PNG, 0);
+                         if (err != 0) fail_spng(what, "cannot decode the PNG pixel data", err);
+                         return true;
+                       },
+                       &img);
 
   // eXIf may also follow the pixel data. Pillow reads those chunks on load and ignores damage
   // after the image data, so a failure here only means "no orientation".

@@ -37,9 +37,11 @@ __attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::
 namespace omnitune {
 namespace {
 
+using media_test::append_chunk;
 using media_test::encode_jpeg;
 using media_test::fixture_image;
 using media_test::fixture_present;
+using media_test::put_be32;
 using media_test::read_bytes;
 using media_test::synthetic_image;
 
@@ -52,27 +54,6 @@ std::string decode_error(const std::vector<uint8_t>& bytes, const DecodeOptions&
     return e.what();
   }
   return "";
-}
-
-uint32_t crc32(const uint8_t* p, size_t n) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) {
-    c ^= p[i];
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
-
-void put_be32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-}
-
-void append_chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_t>& data) {
-  put_be32(png, static_cast<uint32_t>(data.size()));
-  std::vector<uint8_t> body(type, type + 4);
-  body.insert(body.end(), data.begin(), data.end());
-  png.insert(png.end(), body.begin(), body.end());
-  put_be32(png, crc32(body.data(), body.size()));
 }
 
 // A syntactically valid PNG whose IHDR declares width x height (8-bit RGB) and whose IDAT holds a

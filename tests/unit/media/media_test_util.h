@@ -27,6 +27,29 @@ using test_util::write_bytes;
 
 inline std::string fixture_image(const std::string& name) { return test_util::fixture("images", name); }
 
+// PNG building blocks for crafted files (bit-exact CRC-32 of the chunk type and data).
+inline uint32_t crc32(const uint8_t* p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+inline void put_be32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
+}
+
+// Appends one PNG chunk (length, type, data, CRC) to png.
+inline void append_chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_t>& data) {
+  put_be32(png, static_cast<uint32_t>(data.size()));
+  std::vector<uint8_t> body(type, type + 4);
+  body.insert(body.end(), data.begin(), data.end());
+  png.insert(png.end(), body.begin(), body.end());
+  put_be32(png, crc32(body.data(), body.size()));
+}
+
 // Smooth gradients plus deterministic noise: JPEG-friendly content with some texture.
 inline Image synthetic_image(int w, int h, int channels, uint32_t seed = 1) {
   Image img = make_image(w, h, channels);

@@ -26,12 +26,14 @@ add_test(NAME media_pillow_refs
 set_tests_properties(media_pillow_refs PROPERTIES
   FIXTURES_SETUP media_pillow_refs LABELS "unit;media" TIMEOUT 300)
 
+find_package(ZLIB REQUIRED)  # png_fast_test compresses its crafted PNGs
 omnitune_add_unit_test(media_image_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_decode_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/exif_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/image_resize_test.cpp
           ${CMAKE_CURRENT_LIST_DIR}/image_processor_test.cpp
-  LIBS omnitune_media_image ${TURBOJPEG_LIBRARY}
+          ${CMAKE_CURRENT_LIST_DIR}/png_fast_test.cpp
+  LIBS omnitune_media_image ${TURBOJPEG_LIBRARY} ZLIB::ZLIB
   LABELS media)
 target_include_directories(media_image_test PRIVATE ${CMAKE_CURRENT_LIST_DIR} ${TURBOJPEG_INCLUDE_DIR})
 

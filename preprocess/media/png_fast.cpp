@@ -1,0 +1,202 @@
+// The fast path under decode_png for the PNGs datasets actually hold: 8-bit samples, not
+// interlaced (MedPix-VQA: 8-bit RGB, Paeth-filtered rows). libspng spends most of its time in a
+// generic per-scanline unfilter and zlib's inflate; here the whole zlib stream is inflated at once
+// with libdeflate (about twice zlib's rate) and the rows are unfiltered by loops specialised for
+// each pixel size. Anything else (other depths, Adam7, bad CRCs, odd chunk order, short or long
+// pixel data) makes this path step aside, and libspng decodes the file and owns every error message.
+#include <libdeflate.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "media/decoders.h"
+
+namespace omnitune {
+namespace media_detail {
+namespace {
+
+constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+// Same limit on a single ancillary chunk as the libspng path (kMaxChunkBytes there).
+constexpr uint32_t kMaxAncillaryBytes = uint32_t{16} << 20;
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+bool is_type(const uint8_t* type, const char* name) { return std::memcmp(type, name, 4) == 0; }
+
+int channels_of(uint8_t color_type) {
+  switch (color_type) {
+    case 0: return 1;  // gray
+    case 2: return 3;  // RGB
+    case 3: return 1;  // palette index
+    case 4: return 2;  // gray + alpha
+    case 6: return 4;  // RGBA
+    default: return 0;
+  }
+}
+
+struct Deflater {
+  libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+  ~Deflater() {
+    if (d != nullptr) libdeflate_free_decompressor(d);
+  }
+};
+
+inline uint8_t paeth(int a, int b, int c) {
+  const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+  return static_cast<uint8_t>(pa <= pb && pa <= pc ? a : (pb <= pc ? b : c));
+}
+
+// One row of BPP-byte pixels: out = unfilter(in) given the previous output row (nullptr on the
+// first row, which PNG treats as zeros).
+template <int BPP>
+bool unfilter_row(uint8_t kind, const uint8_t* in, const uint8_t* prev, uint8_t* out, size_t n) {
+  static const uint8_t kZeros[4] = {0, 0, 0, 0};
+  switch (kind) {
+    case 0:
+      std::memcpy(out, in, n);
+      return true;
+    case 1:  // Sub
+      for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(in[i] + (i >= BPP ? out[i - BPP] : 0));
+      return true;
+    case 2:  // Up
+      if (prev == nullptr) {
+        std::memcpy(out, in, n);
+      } else {
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(in[i] + prev[i]);
+      }
+      return true;
+    case 3:  // Average
+      for (size_t i = 0; i < n; ++i) {
+        const int a = i >= BPP ? out[i - BPP] : 0, b = prev != nullptr ? prev[i] : 0;
+        out[i] = static_cast<uint8_t>(in[i] + ((a + b) >> 1));
+      }
+      return true;
+    case 4: {  // Paeth: with no previous row it is Sub
+      if (prev == nullptr) return unfilter_row<BPP>(1, in, nullptr, out, n);
+      const uint8_t* left = kZeros;  // a and c of the first pixel are zero
+      const uint8_t* upleft = kZeros;
+      for (size_t i = 0; i < n; i += BPP) {
+        for (int k = 0; k < BPP; ++k) out[i + k] = static_cast<uint8_t>(in[i + k] + paeth(left[k], prev[i + k], upleft[k]));
+        left = out + i;
+        upleft = prev + i;
+      }
+      return true;
+    }
+    default:
+      return false;  // not a PNG filter type: libspng reports the corrupt row
+  }
+}
+
+template <int BPP>
+bool unfilter_rows(const uint8_t* filtered, int height, size_t row_bytes, uint8_t* dst, size_t stride) {
+  const uint8_t* prev = nullptr;
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* in = filtered + static_cast<size_t>(y) * (row_bytes + 1);
+    uint8_t* out = dst + static_cast<size_t>(y) * stride;
+    if (!unfilter_row<BPP>(in[0], in + 1, prev, out, row_bytes)) return false;
+    prev = out;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out) {
+  if (n < 8 + 25 || std::memcmp(data, kSignature, 8) != 0) return false;
+  PngFastLayout png;
+  bool seen_ihdr = false, seen_idat = false, idat_ended = false, seen_exif = false;
+  size_t pos = 8;
+  for (;;) {
+    if (n - pos < 12) return false;  // truncated: no IEND
+    const uint32_t len = be32(data + pos);
+    const uint8_t* type = data + pos + 4;
+    if (len > 0x7FFFFFFFu || n - pos - 12 < len) return false;
+    const uint8_t* body = type + 4;
+    if (libdeflate_crc32(0, type, len + 4) != be32(body + len)) return false;
+    const bool critical = (type[0] & 0x20) == 0;
+    if (!seen_ihdr) {
+      if (!is_type(type, "IHDR") || len != 13) return false;
+      png.width = be32(body);
+      png.height = be32(body + 4);
+      png.bit_depth = body[8];
+      png.color_type = body[9];
+      // Compression, filter method and interlace: only 0, 0, 0 here.
+      if (png.width == 0 || png.height == 0 || png.width > 0x7FFFFFFFu || png.height > 0x7FFFFFFFu ||
+          png.bit_depth != 8 || channels_of(png.color_type) == 0 || body[10] != 0 || body[11] != 0 ||
+          body[12] != 0) {
+        return false;
+      }
+      seen_ihdr = true;
+    } else if (is_type(type, "IDAT")) {
+      if (idat_ended) return false;  // IDAT chunks must be consecutive
+      seen_idat = true;
+      png.idat.emplace_back(body, len);
+    } else {
+      if (seen_idat) idat_ended = true;
+      if (is_type(type, "IEND")) break;
+      if (is_type(type, "PLTE")) {
+        if (seen_idat || !png.palette.empty() || len == 0 || len % 3 != 0 || len > 3 * 256) return false;
+        png.palette.assign(body, body + len);
+      } else if (is_type(type, "eXIf")) {
+        if (seen_exif) return false;  // libspng's rules for a second eXIf apply
+        seen_exif = true;
+        png.exif = {body, len};
+      } else if (is_type(type, "tRNS")) {
+        // Misplaced or malformed transparency is libspng's to judge; a valid one changes nothing
+        // (alpha is dropped like Pillow's convert("RGB")).
+        const bool ok = !seen_idat && (png.color_type == 0   ? len == 2
+                                       : png.color_type == 2 ? len == 6
+                                       : png.color_type == 3 ? !png.palette.empty() && len <= png.palette.size() / 3
+                                                             : false);
+        if (!ok) return false;
+      } else if (critical || len > kMaxAncillaryBytes) {
+        return false;
+      }
+    }
+    pos += 12 + len;
+  }
+  if (!seen_idat || (png.color_type == 3) != !png.palette.empty()) return false;
+  *out = std::move(png);
+  return true;
+}
+
+bool png_fast_decode_pixels(const PngFastLayout& png, uint8_t* dst, size_t stride) {
+  const int bpp = channels_of(png.color_type);
+  const size_t row_bytes = size_t{png.width} * bpp;
+  const size_t filtered_size = (row_bytes + 1) * png.height;
+  // One zlib stream over all IDAT bodies; kept per thread so decode threads reuse their pages.
+  thread_local std::vector<uint8_t> stream, filtered;
+  const uint8_t* zdata;
+  size_t zsize;
+  if (png.idat.size() == 1) {
+    zdata = png.idat[0].first;
+    zsize = png.idat[0].second;
+  } else {
+    stream.clear();
+    for (const auto& [p, len] : png.idat) stream.insert(stream.end(), p, p + len);
+    zdata = stream.data();
+    zsize = stream.size();
+  }
+  filtered.resize(filtered_size);
+  thread_local Deflater inflater;
+  if (inflater.d == nullptr) return false;
+  size_t actual = 0;
+  if (libdeflate_zlib_decompress(inflater.d, zdata, zsize, filtered.data(), filtered_size, &actual) !=
+          LIBDEFLATE_SUCCESS ||
+      actual != filtered_size) {
+    return false;
+  }
+  const int h = static_cast<int>(png.height);
+  switch (bpp) {
+    case 1: return unfilter_rows<1>(filtered.data(), h, row_bytes, dst, stride);
+    case 2: return unfilter_rows<2>(filtered.data(), h, row_bytes, dst, stride);
+    case 3: return unfilter_rows<3>(filtered.data(), h, row_bytes, dst, stride);
+    default: return unfilter_rows<4>(filtered.data(), h, row_bytes, dst, stride);
+  }
+}
+
+}  // namespace media_detail
+}  // namespace omnitune
