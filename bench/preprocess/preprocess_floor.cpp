@@ -12,10 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <iterator>
+
 #include <string>
 #include <vector>
 
+#include "core/read_file.h"
 #include "core/sha256.h"
 #include "media/image_decode.h"
 #include "media/image_resize.h"
@@ -79,11 +80,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> bytes;
-  for (const std::string& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    bytes.emplace_back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
   try {
+    for (const std::string& f : files) bytes.push_back(read_file(f));
     std::vector<double> decode_rates, full_rates;
     size_t checksum = 0;  // keeps the work observable
     for (int r = 0; r < reps; ++r) {
@@ -94,9 +92,10 @@ int main(int argc, char** argv) {
       }
       auto t1 = std::chrono::steady_clock::now();
       for (size_t i = 0; i < bytes.size(); ++i) {
-        // The same steps as the pipeline's process_image: decode, gray RGB collapsed, resize.
-        Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size(), {}, files[i]);
-        if (img.channels == 3) img = collapse_gray_rgb(std::move(img));
+        // The same steps as the pipeline's process_image: decode with gray RGB collapsed, resize.
+        DecodeOptions opt;
+        opt.collapse_gray_rgb = true;
+        Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size(), opt, files[i]);
         Image out = resize_bilinear(img, width, height);
         checksum += out.pixels[out.pixels.size() / 2];
       }

@@ -8,6 +8,9 @@
 # omnitune-make-sample's sample set and the fixture images (../shared/fixtures/images), each
 # repeated as distinct files (a PNG tEXt / JPEG COM marker changes the bytes, not the pixels) so
 # dedup does not collapse them. Target size: Gemma 3's 896x896.
+# A third set is the reference workload's own images: the 6 distinct MedPix PNGs of the fixture
+# Parquet (8-bit RGB with R = G = B, 263x324 to 512x512) x 342 = 2052 images, the number of
+# distinct images in MedPix-VQA.
 # Goals (issue #3): omnitune >= 4x Python per core; omnitune within 2x of the decode+resize floor.
 # Usage: run.sh [--tiny] [BUILD_DIR]   (--tiny: a few images, one repetition; the smoke test)
 set -euo pipefail
@@ -29,7 +32,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-if [ $tiny -eq 1 ]; then reps=1; copies_sample=1; copies_fixture=4; else reps=3; copies_sample=12; copies_fixture=100; fi
+if [ $tiny -eq 1 ]; then reps=1; copies_sample=1; copies_fixture=4; copies_medpix=2; else reps=3; copies_sample=12; copies_fixture=100; copies_medpix=342; fi
 W=896; H=896
 
 # A Gemma 3 shaped model directory (the processor size decides the work) with the sample tokenizer.
@@ -72,6 +75,9 @@ PY
 }
 make_set sample "$copies_sample" "$work/sample/images/"*
 make_set fixtures "$copies_fixture" "$fixtures/images/"*.png
+mkdir -p "$work/medpix_src"
+"$floor" --extract "$fixtures/medpix/sample.parquet" image "$work/medpix_src" 2>/dev/null
+make_set medpix "$copies_medpix" "$work/medpix_src/"*.png
 
 now() { date +%s.%N; }
 # bench_set NAME: runs every contender `reps` times, interleaved; appends "name contender rate" lines.
@@ -112,15 +118,16 @@ PY
 : > "$work/results"; : > "$work/timing"
 bench_set sample
 bench_set fixtures
+bench_set medpix
 
 echo "bench/preprocess: $(getconf _NPROCESSORS_ONLN) cores, ${W}x${H} output, medians of $reps repetition(s); images/s per rank (one thread each)"
-python3 - "$work/results" "$work/sample/files.txt" "$work/fixtures/files.txt" <<'PY'
+python3 - "$work/results" "$work/sample/files.txt" "$work/fixtures/files.txt" "$work/medpix/files.txt" <<'PY'
 import collections, statistics, sys
 rates = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     name, who, rate = line.split()
     rates[(name, who)].append(float(rate))
-counts = {"sample": sum(1 for _ in open(sys.argv[2])), "fixtures": sum(1 for _ in open(sys.argv[3]))}
+counts = {name: sum(1 for _ in open(path)) for name, path in zip(("sample", "fixtures", "medpix"), sys.argv[2:5])}
 rows = [("omnitune_1rank", "omnitune-preprocess, 1 rank (end to end)"),
         ("omnitune_inproc", "  same run, its phases only (no process start)"),
         ("omnitune_2ranks", "omnitune-preprocess, 2 ranks, per rank"),
@@ -128,7 +135,7 @@ rows = [("omnitune_1rank", "omnitune-preprocess, 1 rank (end to end)"),
         ("python_decode_resize", "Python: Pillow decode + resize only"),
         ("floor_decode_resize", "floor: our decode + resize"),
         ("floor_decode_only", "floor: our decode only")]
-for name in ("sample", "fixtures"):
+for name in ("sample", "fixtures", "medpix"):
     med = {who: statistics.median(rates[(name, who)]) for _, who in [(0, w) for w, _ in rows] if rates[(name, who)]}
     print(f"\n[{name}] {counts[name]} distinct images")
     for who, label in rows:

@@ -33,9 +33,18 @@ struct PngFastLayout {
 // false (nothing thrown) for anything else, which the libspng path then decodes or rejects.
 bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out);
 
-// Inflates and unfilters the pixel rows into dst (rows of width * channels bytes, `stride` apart).
-// False when the pixel data is corrupt or of the wrong size (the caller falls back to libspng).
-bool png_fast_decode_pixels(const PngFastLayout& png, uint8_t* dst, size_t stride);
+// Inflates the pixel data into a per-thread buffer of height * (1 + row bytes) filtered rows;
+// nullptr when it is corrupt or of the wrong size (the caller falls back to libspng).
+const uint8_t* png_fast_inflate(const PngFastLayout& png);
+
+// Unfilters the rows into dst (rows of width * channels bytes, `stride` apart). False on a bad
+// filter type byte.
+bool png_fast_unfilter(const PngFastLayout& png, const uint8_t* filtered, uint8_t* dst, size_t stride);
+
+// 8-bit RGB only: when every pixel has R = G = B, writes the 1-channel image (width bytes per row)
+// to dst and returns true, at about a third of the unfiltering work; false otherwise (dst is then
+// partly written and must be decoded again with png_fast_unfilter).
+bool png_fast_unfilter_gray_rgb(const PngFastLayout& png, const uint8_t* filtered, uint8_t* dst);
 
 // Throws the decompression-bomb Error when width * height > max_pixels. Called with the size read
 // from the header, before anything of that size is allocated.

@@ -81,11 +81,14 @@ Image decode_image(const uint8_t* data, size_t n, const DecodeOptions& opt, cons
              ": the image is empty (0 bytes); check that the row or file really holds the image");
   OT_REQUIRE(opt.max_pixels > 0, what, ": preprocess.max_image_pixels must be > 0, got ",
              opt.max_pixels);
+  auto gray_if_asked = [&](Image img) {
+    return opt.keep_gray && opt.collapse_gray_rgb && img.channels == 3 ? collapse_gray_rgb(std::move(img)) : img;
+  };
   switch (sniff_image_format(data, n)) {
     case ImageFormat::Jpeg:
-      return media_detail::decode_jpeg(data, n, opt, what);
+      return gray_if_asked(media_detail::decode_jpeg(data, n, opt, what));
     case ImageFormat::Png:
-      return media_detail::decode_png(data, n, opt, what);
+      return gray_if_asked(media_detail::decode_png(data, n, opt, what));
     case ImageFormat::Unknown:
       break;
   }

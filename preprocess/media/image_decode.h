@@ -27,6 +27,10 @@ struct DecodeOptions {
   // Gray sources (gray JPEG, gray or gray+alpha PNG at any bit depth, palette PNG whose palette is
   // all gray) decode to 1 channel; false widens them to RGB like to_rgb.
   bool keep_gray = true;
+  // With keep_gray: colour images whose pixels all have R = G = B (MedPix-VQA's PNGs) also come
+  // back with 1 channel, exactly what collapse_gray_rgb makes of them. 8-bit RGB PNGs find this out
+  // before unfiltering and then unfilter one channel instead of three.
+  bool collapse_gray_rgb = false;
 };
 
 enum class ImageFormat { Jpeg, Png, Unknown };

@@ -181,9 +181,18 @@ bool decode_png_fast(const uint8_t* data, size_t n, const DecodeOptions& opt, co
   const size_t stride = size_t{png.width} * (png.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3
                                              : png.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4
                                              : png.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 1);
+  const uint8_t* filtered = png_fast_inflate(png);
+  if (filtered == nullptr) return false;
   Image img;
-  auto fill = [&](uint8_t* dst, size_t) { return png_fast_decode_pixels(png, dst, stride); };
-  if (!png_samples_to_image(ihdr, plte, stride, opt.keep_gray, fill, &img)) return false;
+  bool done = false;
+  if (png.color_type == SPNG_COLOR_TYPE_TRUECOLOR && opt.keep_gray && opt.collapse_gray_rgb) {
+    img = make_image(static_cast<int>(png.width), static_cast<int>(png.height), 1);
+    done = png_fast_unfilter_gray_rgb(png, filtered, img.pixels.data());
+  }
+  if (!done) {
+    auto fill = [&](uint8_t* dst, size_t) { return png_fast_unfilter(png, filtered, dst, stride); };
+    if (!png_samples_to_image(ihdr, plte, stride, opt.keep_gray, fill, &img)) return false;
+  }
   const int orientation = png.exif.first != nullptr ? exif_orientation_from_tiff(png.exif.first, png.exif.second) : 1;
   *out = apply_exif_orientation(std::move(img), orientation);
   return true;

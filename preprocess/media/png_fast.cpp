@@ -163,11 +163,10 @@ bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out) {
   return true;
 }
 
-bool png_fast_decode_pixels(const PngFastLayout& png, uint8_t* dst, size_t stride) {
-  const int bpp = channels_of(png.color_type);
-  const size_t row_bytes = size_t{png.width} * bpp;
-  const size_t filtered_size = (row_bytes + 1) * png.height;
-  // One zlib stream over all IDAT bodies; kept per thread so decode threads reuse their pages.
+const uint8_t* png_fast_inflate(const PngFastLayout& png) {
+  const size_t filtered_size = (size_t{png.width} * channels_of(png.color_type) + 1) * png.height;
+  // One zlib stream over all IDAT bodies; the buffers are kept per thread so decode threads reuse
+  // their pages (fresh pages cost more than the copy on a VM).
   thread_local std::vector<uint8_t> stream, filtered;
   const uint8_t* zdata;
   size_t zsize;
@@ -182,20 +181,52 @@ bool png_fast_decode_pixels(const PngFastLayout& png, uint8_t* dst, size_t strid
   }
   filtered.resize(filtered_size);
   thread_local Deflater inflater;
-  if (inflater.d == nullptr) return false;
+  if (inflater.d == nullptr) return nullptr;
   size_t actual = 0;
   if (libdeflate_zlib_decompress(inflater.d, zdata, zsize, filtered.data(), filtered_size, &actual) !=
           LIBDEFLATE_SUCCESS ||
       actual != filtered_size) {
-    return false;
+    return nullptr;
   }
+  return filtered.data();
+}
+
+bool png_fast_unfilter(const PngFastLayout& png, const uint8_t* filtered, uint8_t* dst, size_t stride) {
+  const int bpp = channels_of(png.color_type);
+  const size_t row_bytes = size_t{png.width} * bpp;
   const int h = static_cast<int>(png.height);
   switch (bpp) {
-    case 1: return unfilter_rows<1>(filtered.data(), h, row_bytes, dst, stride);
-    case 2: return unfilter_rows<2>(filtered.data(), h, row_bytes, dst, stride);
-    case 3: return unfilter_rows<3>(filtered.data(), h, row_bytes, dst, stride);
-    default: return unfilter_rows<4>(filtered.data(), h, row_bytes, dst, stride);
+    case 1: return unfilter_rows<1>(filtered, h, row_bytes, dst, stride);
+    case 2: return unfilter_rows<2>(filtered, h, row_bytes, dst, stride);
+    case 3: return unfilter_rows<3>(filtered, h, row_bytes, dst, stride);
+    default: return unfilter_rows<4>(filtered, h, row_bytes, dst, stride);
   }
+}
+
+bool png_fast_unfilter_gray_rgb(const PngFastLayout& png, const uint8_t* filtered, uint8_t* dst) {
+  if (png.color_type != 2) return false;
+  // Filters work per byte on same-channel neighbours, so the raw pixels all have R = G = B exactly
+  // when every filtered row has equal R, G and B bytes; then channel R unfiltered as a 1-byte-pixel
+  // row is the image.
+  const size_t w = png.width, row_bytes = 3 * w;
+  thread_local std::vector<uint8_t> channel;
+  channel.resize(w);
+  const uint8_t* prev = nullptr;
+  for (uint32_t y = 0; y < png.height; ++y) {
+    const uint8_t* in = filtered + static_cast<size_t>(y) * (row_bytes + 1);
+    const uint8_t* px = in + 1;
+    unsigned differ = 0;
+    for (size_t x = 0; x < w; ++x) {
+      const uint8_t r = px[3 * x];
+      differ |= static_cast<unsigned>(r ^ px[3 * x + 1]) | static_cast<unsigned>(r ^ px[3 * x + 2]);
+      channel[x] = r;
+    }
+    if (differ != 0) return false;
+    uint8_t* out = dst + static_cast<size_t>(y) * w;
+    if (!unfilter_row<1>(in[0], channel.data(), prev, out, w)) return false;
+    prev = out;
+  }
+  return true;
 }
 
 }  // namespace media_detail

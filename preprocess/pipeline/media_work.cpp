@@ -12,12 +12,12 @@ ShardImage process_image(const std::string& bytes, const std::string& sha256, co
                          const MediaSettings& s) {
   DecodeOptions opt;
   opt.max_pixels = s.max_image_pixels;
+  opt.collapse_gray_rgb = true;  // gray content stored once, whatever the file's colour type
   if (s.jpeg_dct_scaling) {  // off by default: full-size decode keeps Pillow parity
     opt.target_w = s.image.width;
     opt.target_h = s.image.height;
   }
   Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), opt, what);
-  if (img.channels == 3) img = collapse_gray_rgb(std::move(img));
   if (img.width != s.image.width || img.height != s.image.height) img = resize_bilinear(img, s.image.width, s.image.height);
   ShardImage out;
   out.sha256 = sha256;

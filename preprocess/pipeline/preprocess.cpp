@@ -107,7 +107,7 @@ std::string content_hash(const PreprocessSettings& s, const ModelInfo& m, int64_
          {"system", s.system_prompt},
          {"columns", {s.col_question, s.col_answer, s.col_image, s.col_case_id, s.col_mode, s.col_id, s.col_audio}},
          {"image_dir", s.image_dir}, {"audio_dir", s.audio_dir}, {"max_pixels", s.max_image_pixels},
-         {"format", s.format}, {"dct", s.jpeg_dct_scaling}, {"family", m.family}};
+         {"format", s.format}, {"dct", s.jpeg_dct_scaling}, {"family", m.family}, {"deflate", s.image_deflate_level}};
   if (m.audio_tokens > 0) {
     const AudioFeatureConfig& a = m.media.audio;
     j["audio"] = {a.sample_rate, a.mel_bins, a.frame_length, a.hop_length, a.fft_length, a.preemphasis,
@@ -154,9 +154,11 @@ struct Progress {
   std::string what;
   int64_t total;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now(), last = start;
+  bool ended = false;  // the final line is printed once
   void tick(int64_t done, bool root) {
     auto now = std::chrono::steady_clock::now();
-    if (!root || (std::chrono::duration<double>(now - last).count() < 2.0 && done < total)) return;
+    if (!root || ended || (std::chrono::duration<double>(now - last).count() < 2.0 && done < total)) return;
+    ended = done >= total;
     last = now;
     double s = std::chrono::duration<double>(now - start).count();
     double rate = s > 0 ? done / s : 0;
@@ -273,77 +275,93 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   }
   const double t_hash = seconds_since(t0);
 
-  // 3. Decode the items homed in my shards that are not kept, with threads; share the failures.
-  t0 = std::chrono::steady_clock::now();
-  std::vector<std::string> todo;
-  for (const std::string& key : home_order)
-    if (owner(home[key]) == rank && !kept.count(home[key])) todo.push_back(key);
-  std::vector<ShardImage> images(todo.size());
-  std::vector<ShardAudio> clips(todo.size());
-  std::vector<std::string> failures(todo.size());
+  // 3-4. Shards are made in waves of one shard per rank (shards w*size .. w*size+size-1): decode
+  //    the items homed in my shard of the wave (not kept) with threads, share the failures, then
+  //    encode and write the shard and free its pixels. Rows only use items homed in their own or
+  //    earlier shards, so after a wave every failure and slot its rows need is known, and a rank
+  //    holds one shard's decoded media at a time, whatever the size of the dataset.
   const int threads = s.threads > 0 ? static_cast<int>(s.threads)
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / size);
-  Progress decoding{"decoding media", static_cast<int64_t>(todo.size())};
-  std::atomic<int64_t> done{0};
   std::map<std::string, std::string> what_of;
   for (const SourceRow& r : table.rows)
     for (const MediaSource& m : r.media)
       if (!m.key.empty()) what_of.emplace(m.key, m.what);
-  parallel_for(static_cast<int64_t>(todo.size()), threads, [&](int64_t i) {
-    const std::string& key = todo[i];
-    try {
-      if (kind_of(key) == MediaKind::Image)
-        images[i] = process_image(bytes_by_key.at(key), media_key_sha(key), what_of[key], model.media);
-      else
-        clips[i] = process_audio(bytes_by_key.at(key), what_of[key], model.media);
-    } catch (const Error& e) {
-      failures[i] = e.what();
-    }
-    ++done;
-  });
-  decoding.tick(done, root);
-  bytes_by_key.clear();
-  json my_bad = json::object();
-  int64_t decoded[2] = {0, 0};
-  for (size_t i = 0; i < todo.size(); ++i) {
-    decoded[static_cast<int>(kind_of(todo[i]))]++;
-    if (!failures[i].empty()) my_bad[todo[i]] = failures[i];
-  }
-  for (const auto& [k, rec] : kept)
-    for (auto& [key, why] : rec["bad"].items()) my_bad[key] = why;
+  std::map<int64_t, std::vector<std::string>> homed_in;  // shard -> its items, in first-use order
+  for (const std::string& key : home_order) homed_in[home[key]].push_back(key);
+  int64_t my_todo = 0;
+  for (int64_t k = rank; k < n_shards; k += size)
+    if (!kept.count(k)) my_todo += static_cast<int64_t>(homed_in[k].size());
+  Progress decoding{"decoding media", my_todo};
+  Progress writing{"writing shards", n_shards};
+  int64_t decoded[2] = {0, 0}, done = 0;
   std::map<std::string, std::string> bad;
-  for (const std::string& part : allgather_strings(my_bad.dump(), comm)) {
-    const json parsed = json::parse(part);  // named: items() of a temporary would dangle
-    for (auto& [key, why] : parsed.items()) bad[key] = why.get<std::string>();
-  }
-  for (SourceRow& r : table.rows)
-    for (const MediaSource& m : r.media)
-      if (r.error.empty() && bad.count(m.key)) r.error = bad[m.key];
-  // Slots: the items of each kind homed in each shard, in first-use order, failures excluded.
   std::map<std::string, int64_t> slot;
   std::map<std::pair<int64_t, MediaKind>, int64_t> per_shard;
-  std::map<int64_t, json> stored_in;  // shard -> the keys it stores, in slot order per kind
-  for (int64_t k = 0; k < n_shards; ++k) stored_in[k] = json::array();
-  for (const std::string& key : home_order) {
-    if (bad.count(key)) continue;
-    slot[key] = per_shard[{home[key], kind_of(key)}]++;
-    stored_in[home[key]].push_back(key);
-  }
-  for (const auto& [k, rec] : kept)
-    OT_REQUIRE(rec.value("media", json::array()) == stored_in[k], "the work record of ", shard_name(k),
-               " disagrees with the media its rows use now: the input changed since the earlier run; delete ",
-               out_dir.string(), " and run again");
-  const double t_decode = seconds_since(t0);
-
-  // 4. Encode and write my shards (kept shards: statistics from their records).
-  t0 = std::chrono::steady_clock::now();
   json my_stats = json::array();
-  std::map<std::string, size_t> index_of;
-  for (size_t i = 0; i < todo.size(); ++i)
-    if (failures[i].empty()) index_of[todo[i]] = i;
-  Progress writing{"writing shards", n_shards};
-  double t_hdf5 = 0, t_checksum = 0;  // parts of phase 4, for the timing line
-  for (int64_t k = rank; k < n_shards; k += size) {
+  double t_decode = 0, t_write = 0, t_hdf5 = 0, t_checksum = 0;  // summed over waves, for the timing line
+  const int64_t n_waves = (n_shards + size - 1) / size;
+  for (int64_t wave = 0; wave < n_waves; ++wave) {
+    t0 = std::chrono::steady_clock::now();
+    const int64_t k = wave * size + rank;  // my shard in this wave (none when k >= n_shards)
+    const bool have = k < n_shards;
+    std::vector<std::string> todo;
+    if (have && !kept.count(k)) todo = homed_in[k];
+    std::vector<ShardImage> images(todo.size());
+    std::vector<ShardAudio> clips(todo.size());
+    std::vector<std::string> failures(todo.size());
+    std::atomic<int64_t> done_here{0};
+    parallel_for(static_cast<int64_t>(todo.size()), threads, [&](int64_t i) {
+      const std::string& key = todo[i];
+      try {
+        if (kind_of(key) == MediaKind::Image)
+          images[i] = process_image(bytes_by_key.at(key), media_key_sha(key), what_of[key], model.media);
+        else
+          clips[i] = process_audio(bytes_by_key.at(key), what_of[key], model.media);
+      } catch (const Error& e) {
+        failures[i] = e.what();
+      }
+      ++done_here;
+    });
+    done += done_here;
+    decoding.tick(done, root);
+    for (const std::string& key : todo) bytes_by_key.erase(key);
+    json my_bad = json::object();
+    for (size_t i = 0; i < todo.size(); ++i) {
+      decoded[static_cast<int>(kind_of(todo[i]))]++;
+      if (!failures[i].empty()) my_bad[todo[i]] = failures[i];
+    }
+    if (have && kept.count(k))
+      for (auto& [key, why] : kept[k]["bad"].items()) my_bad[key] = why;
+    for (const std::string& part : allgather_strings(my_bad.dump(), comm)) {
+      const json parsed = json::parse(part);  // named: items() of a temporary would dangle
+      for (auto& [key, why] : parsed.items()) bad[key] = why.get<std::string>();
+    }
+    for (SourceRow& r : table.rows)
+      for (const MediaSource& m : r.media)
+        if (r.error.empty() && bad.count(m.key)) r.error = bad[m.key];
+    // Slots: the items of each kind homed in each shard of the wave, in first-use order, failures
+    // excluded.
+    std::map<int64_t, json> stored_in;  // shard of this wave -> the keys it stores, in slot order per kind
+    for (int64_t j = wave * size; j < std::min(n_shards, (wave + 1) * size); ++j) {
+      stored_in[j] = json::array();
+      for (const std::string& key : homed_in[j]) {
+        if (bad.count(key)) continue;
+        slot[key] = per_shard[{j, kind_of(key)}]++;
+        stored_in[j].push_back(key);
+      }
+    }
+    if (have && kept.count(k))
+      OT_REQUIRE(kept[k].value("media", json::array()) == stored_in[k], "the work record of ", shard_name(k),
+                 " disagrees with the media its rows use now: the input changed since the earlier run; delete ",
+                 out_dir.string(), " and run again");
+    t_decode += seconds_since(t0);
+    if (!have) continue;
+
+    // Encode and write my shard (a kept shard: statistics from its record).
+    t0 = std::chrono::steady_clock::now();
+    std::map<std::string, size_t> index_of;
+    for (size_t i = 0; i < todo.size(); ++i)
+      if (failures[i].empty()) index_of[todo[i]] = i;
     const fs::path file = out_dir / shard_name(k);
     json st{{"index", k}, {"file", shard_name(k)}, {"rejects", json::array()}, {"prompt_tokens", json::array()},
             {"answer_tokens", json::array()}, {"modes", json::object()}};
@@ -372,6 +390,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       hdr.do_normalize = proc.do_normalize ? 1 : 0;
       hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
       hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
+      hdr.image_deflate_level = s.image_deflate_level;
       ShardWriter w(file.string(), hdr);
       for (const json& key_json : stored_in[k]) {
         const std::string key = key_json.get<std::string>();
@@ -462,10 +481,11 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     st["sha256"] = sha;
     my_stats.push_back(st);
     writing.tick(k + 1, root);
+    t_write += seconds_since(t0);
   }
   if (root)
     OT_LOG_INFO("rank 0 timing: load ", t_load, " s, hash ", t_hash, " s, decode ", t_decode, " s (", decoded[0],
-                " images, ", decoded[1], " audio clips, ", threads, " thread(s)), encode+write ", seconds_since(t0),
+                " images, ", decoded[1], " audio clips, ", threads, " thread(s)), encode+write ", t_write,
                 " s (HDF5 ", t_hdf5, " s, shard SHA-256 ", t_checksum, " s)");
   int64_t decoded_all[2] = {0, 0};
   MPI_Allreduce(decoded, decoded_all, 2, MPI_INT64_T, MPI_SUM, comm);

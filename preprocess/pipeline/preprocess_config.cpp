@@ -1,6 +1,8 @@
 // Schema of the preprocessing stage.
 #include "pipeline/preprocess_config.h"
 
+#include "core/error.h"
+
 namespace omnitune {
 
 void register_preprocess_config(ConfigSchema& s) {
@@ -39,6 +41,10 @@ void register_preprocess_config(ConfigSchema& s) {
   s.add({"preprocess.max_image_pixels", ConfigType::Int, "178956970", "decompression-bomb limit on width x height", {}});
   s.add({"preprocess.jpeg_dct_scaling", ConfigType::Bool, "false",
          "decode large JPEGs at 1/2, 1/4 or 1/8 scale (still >= the target size): faster, but pixels then differ from Pillow's", {}});
+  s.add({"preprocess.image_compression", ConfigType::String, "none",
+         "image chunks in the shards: none (fastest reads; the default) or gzip (HDF5's deflate filter, compressed by the decode threads' rank at write time; smaller shards, slower reads)",
+         {"none", "gzip"}});
+  s.add({"preprocess.image_compression_level", ConfigType::Int, "4", "zlib level 1..9 when image_compression is gzip", {}});
   s.add({"preprocess.threads", ConfigType::Int, "0", "image and audio decode threads per rank; 0 = cores / ranks per node", {}});
 }
 
@@ -67,6 +73,9 @@ PreprocessSettings preprocess_settings_from(const Config& c) {
   p.max_image_pixels = c.get_int("preprocess.max_image_pixels");
   p.threads = c.get_int("preprocess.threads");
   p.jpeg_dct_scaling = c.get_bool("preprocess.jpeg_dct_scaling");
+  const int64_t level = c.get_int("preprocess.image_compression_level");
+  OT_REQUIRE(level >= 1 && level <= 9, "preprocess.image_compression_level must be 1..9 (zlib levels), got ", level);
+  p.image_deflate_level = c.get_string("preprocess.image_compression") == "gzip" ? static_cast<int>(level) : 0;
   return p;
 }
 

@@ -21,6 +21,7 @@ struct PreprocessSettings {
   int64_t max_image_pixels = 178956970;
   int64_t threads = 0;
   bool jpeg_dct_scaling = false;
+  int image_deflate_level = 0;  // 0: image_compression none; else the gzip level
 };
 
 PreprocessSettings preprocess_settings_from(const Config& cfg);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/read_file.h"
 #include "parquet/parquet_file.h"
 
 namespace omnitune {
@@ -36,9 +37,7 @@ std::string media_key_sha(const std::string& key) { return key.substr(key.find('
 
 std::string media_bytes(const MediaSource& m) {
   if (m.path.empty()) return m.bytes;
-  std::ifstream in(m.path, std::ios::binary);
-  OT_REQUIRE(in.good(), "cannot read ", m.path, " (missing or unreadable file)");
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return read_file(m.path);
 }
 
 namespace {
@@ -325,10 +324,7 @@ SourceTable load_jsonl(const PreprocessSettings& s, const std::string& format) {
 }
 
 SourceTable load_csv(const PreprocessSettings& s) {
-  std::ifstream in(s.input, std::ios::binary);
-  OT_REQUIRE(in.good(), "cannot read ", s.input, " (preprocess.input)");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto rows = parse_csv(text);
+  auto rows = parse_csv(read_file(s.input));
   OT_REQUIRE(!rows.empty(), s.input, ": empty CSV (a header row naming the columns is required)");
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < rows[0].size(); ++i) col[chat_trim(rows[0][i])] = i;

@@ -2,6 +2,8 @@
 // off so a bad file gives one clear omnitune::Error instead of a page of library internals.
 #include "data/hdf5_util.h"
 
+#include <zlib.h>
+
 #include "core/error.h"
 
 namespace omnitune {
@@ -124,6 +126,50 @@ void h5_write_strings(hid_t parent, const std::string& name, const std::vector<s
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());
   if (n > 0) OT_REQUIRE(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0, "HDF5: writing ", name);
+}
+
+void h5_write_row_chunks(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
+                         const std::vector<const uint8_t*>& rows, int deflate_level) {
+  OT_CHECK(!dims.empty() && rows.size() == dims[0], name, ": ", rows.size(), " rows for ", dims.empty() ? 0 : dims[0]);
+  OT_CHECK(deflate_level >= 0 && deflate_level <= 9, "deflate level ", deflate_level, " (0..9)");
+  if (dims[0] == 0) {  // nothing to chunk: an empty contiguous dataset, as h5_write makes
+    h5_write<uint8_t>(parent, name, dims, nullptr);
+    return;
+  }
+  size_t row_bytes = 1;
+  for (size_t d = 1; d < dims.size(); ++d) row_bytes *= dims[d];
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Handle::Kind::Dataspace,
+                 "dataspace for " + name);
+  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
+  H5Pset_obj_track_times(dcpl.id(), false);
+  std::vector<hsize_t> chunk = dims;
+  chunk[0] = 1;
+  H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
+  H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER);  // every chunk is written
+  if (deflate_level > 0) {
+    OT_REQUIRE(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "this HDF5 build has no deflate filter: set "
+               "preprocess.image_compression=none");
+    H5Pset_deflate(dcpl.id(), static_cast<unsigned>(deflate_level));
+  }
+  H5Handle ds(H5Dcreate2(parent, name.c_str(), h5_type<uint8_t>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+              H5Handle::Kind::Dataset, "creating dataset " + name);
+  std::vector<hsize_t> offset(dims.size(), 0);
+  std::vector<uint8_t> packed(deflate_level > 0 ? compressBound(static_cast<uLong>(row_bytes)) : 0);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    offset[0] = i;
+    const void* data = rows[i];
+    size_t size = row_bytes;
+    if (deflate_level > 0) {
+      uLongf n = static_cast<uLongf>(packed.size());
+      OT_CHECK(compress2(packed.data(), &n, rows[i], static_cast<uLong>(row_bytes), deflate_level) == Z_OK,
+               "zlib compress2 failed for ", name, " row ", i);
+      data = packed.data();
+      size = n;
+    }
+    OT_REQUIRE(H5Dwrite_chunk(ds.id(), H5P_DEFAULT, 0, offset.data(), size, data) >= 0, "HDF5: writing ", name,
+               " row ", i, " failed (disk full?)");
+  }
 }
 
 bool h5_exists(hid_t file, const std::string& path) {

@@ -47,6 +47,12 @@ template <typename T>
 void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const T* data,
               hsize_t chunk_rows = 0);
 void h5_write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values);
+// A uint8 dataset of dims[0] rows, one row per chunk, each chunk written straight from rows[i]
+// (product of dims[1..] bytes) with H5Dwrite_chunk: no gather into one shard-sized buffer, no chunk
+// cache, no fill values. deflate_level 1..9 compresses each chunk here with zlib, the stream HDF5's
+// deflate filter reads, and records that filter on the dataset; 0 stores the rows as they are.
+void h5_write_row_chunks(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
+                         const std::vector<const uint8_t*>& rows, int deflate_level);
 
 std::vector<hsize_t> h5_dims(hid_t file, const std::string& name);
 template <typename T>

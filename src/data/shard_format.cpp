@@ -83,25 +83,18 @@ ShardHeader ShardWriter::finish() {
       H5Handle g = h5_group(f.id(), "images");
       const hsize_t H = header_.image_height, W = header_.image_width;
       std::vector<int64_t> table;
-      std::vector<uint8_t> rgb, gray;
+      std::vector<const uint8_t*> rgb, gray;  // each image is one chunk, written from its own buffer
       std::vector<std::string> sha;
-      hsize_t n_rgb = 0, n_gray = 0;
-      // Exact sizes up front: a growing vector would copy (and page-fault) the pixels about twice
-      // over for a shard of hundreds of MB (bench/README.md, preprocessing).
-      size_t rgb_bytes = 0, gray_bytes = 0;
-      for (const ShardImage& im : images_) (im.channels == 3 ? rgb_bytes : gray_bytes) += im.pixels.size();
-      rgb.reserve(rgb_bytes);
-      gray.reserve(gray_bytes);
       for (const ShardImage& im : images_) {
-        table.push_back(im.channels);
-        table.push_back(static_cast<int64_t>(im.channels == 3 ? n_rgb++ : n_gray++));
         auto& dst = im.channels == 3 ? rgb : gray;
-        dst.insert(dst.end(), im.pixels.begin(), im.pixels.end());
+        table.push_back(im.channels);
+        table.push_back(static_cast<int64_t>(dst.size()));
+        dst.push_back(im.pixels.data());
         sha.push_back(im.sha256);
       }
       h5_write<int64_t>(g.id(), "table", {hsize_t(images_.size()), 2}, table.data());
-      h5_write<uint8_t>(g.id(), "rgb", {n_rgb, H, W, 3}, rgb.data(), 1);
-      h5_write<uint8_t>(g.id(), "gray", {n_gray, H, W, 1}, gray.data(), 1);
+      h5_write_row_chunks(g.id(), "rgb", {rgb.size(), H, W, 3}, rgb, header_.image_deflate_level);
+      h5_write_row_chunks(g.id(), "gray", {gray.size(), H, W, 1}, gray, header_.image_deflate_level);
       h5_write_strings(g.id(), "sha256", sha);
     }
     {

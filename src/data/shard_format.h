@@ -61,6 +61,9 @@ struct ShardHeader {
   double rescale_factor = 1.0 / 255.0;
   int64_t do_normalize = 1;
   std::vector<double> image_mean{0.5, 0.5, 0.5}, image_std{0.5, 0.5, 0.5};
+  // Writer only: 0 stores image chunks raw (the default: fastest reads), 1..9 deflates each one at
+  // that zlib level (HDF5's deflate filter; readers need nothing special). Not read back.
+  int image_deflate_level = 0;
   // Filled by the writer / read back by the reader.
   int64_t num_samples = 0, num_tokens = 0, num_images = 0, num_audio = 0;
 };

@@ -178,7 +178,9 @@ TEST(PngFast, OtherLayoutsAndDamageAreLeftToLibspng) {
   const std::vector<uint8_t> bad_filter = encode(c, 0, 1, 8, &bad_rows);
   ASSERT_TRUE(media_detail::png_fast_parse(bad_filter.data(), bad_filter.size(), &layout));
   std::vector<uint8_t> scratch(16 * 3 * 8);
-  EXPECT_FALSE(media_detail::png_fast_decode_pixels(layout, scratch.data(), 16 * 3));
+  const uint8_t* filtered = media_detail::png_fast_inflate(layout);
+  ASSERT_NE(filtered, nullptr);
+  EXPECT_FALSE(media_detail::png_fast_unfilter(layout, filtered, scratch.data(), 16 * 3));
   EXPECT_NE(decode_error(bad_filter).find("crafted.png: cannot decode the PNG pixel data"), std::string::npos)
       << decode_error(bad_filter);
 
@@ -187,13 +189,44 @@ TEST(PngFast, OtherLayoutsAndDamageAreLeftToLibspng) {
   short_rows.resize(short_rows.size() - (16 * 3 + 1));
   const std::vector<uint8_t> short_png = encode(c, 0, 1, 8, &short_rows);
   ASSERT_TRUE(media_detail::png_fast_parse(short_png.data(), short_png.size(), &layout));
-  EXPECT_FALSE(media_detail::png_fast_decode_pixels(layout, scratch.data(), 16 * 3));
+  EXPECT_EQ(media_detail::png_fast_inflate(layout), nullptr);
   EXPECT_NE(decode_error(short_png).find("crafted.png"), std::string::npos);
 
   // No IEND (cut after the last IDAT).
   const std::vector<uint8_t> good = encode(c, 0, 1);
   const std::vector<uint8_t> cut(good.begin(), good.end() - 12);
   EXPECT_FALSE(media_detail::png_fast_parse(cut.data(), cut.size(), &layout));
+}
+
+// RGB with R = G = B everywhere (MedPix-VQA's PNGs): with collapse_gray_rgb the fast path unfilters
+// one channel and returns the gray image; one differing pixel anywhere (first row, last pixel)
+// gives the full RGB image instead. Both equal decode + collapse_gray_rgb.
+TEST(PngFast, GrayContentInRgbFilesComesBackAsOneChannelWhenAsked) {
+  for (int shift = 0; shift < 5; ++shift) {
+    const Crafted gray = crafted(29, 17, 0, static_cast<uint32_t>(100 + shift));
+    Crafted rgb = gray;
+    rgb.color_type = 2;
+    rgb.samples.clear();
+    for (uint8_t v : gray.samples) rgb.samples.insert(rgb.samples.end(), {v, v, v});
+    DecodeOptions collapse;
+    collapse.collapse_gray_rgb = true;
+    SCOPED_TRACE("first filter " + std::to_string(shift));
+
+    const std::vector<uint8_t> png = encode(rgb, shift, 1);
+    const Image got = decode_image(png.data(), png.size(), collapse, "gray-rgb.png");
+    ASSERT_EQ(got.channels, 1);
+    EXPECT_TRUE(got.pixels == gray.samples);
+    EXPECT_EQ(decode_image(png.data(), png.size(), {}, "gray-rgb.png").channels, 3);  // not asked: RGB
+
+    for (size_t at : {size_t{1}, rgb.samples.size() - 1}) {  // G of the first pixel, B of the last
+      Crafted colour = rgb;
+      colour.samples[at] ^= 1;
+      const std::vector<uint8_t> cpng = encode(colour, shift, 1);
+      const Image c = decode_image(cpng.data(), cpng.size(), collapse, "colour.png");
+      ASSERT_EQ(c.channels, 3);
+      EXPECT_TRUE(c.pixels == colour.samples);
+    }
+  }
 }
 
 TEST(PngFast, TheRealFixturesTakeTheFastPathOrNotAsTheirLayoutSays) {
