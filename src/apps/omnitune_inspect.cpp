@@ -52,7 +52,10 @@ int main(int argc, char** argv) {
     if (inspect_shards_requested(ac, av)) return inspect_shards_main(ac, av);
     auto ctx = app_startup(rt, ac, av,
                            "Checks an MPI/SLURM launch: rank placement, devices, communicator "
-                           "self-test and all-reduce bandwidth.",
+                           "self-test and all-reduce bandwidth.\n"
+                           "omnitune-inspect SPLIT_DIR [--sample N] [--image-out FILE] inspects "
+                           "preprocessed shards instead: the split's counts, sample N decoded back "
+                           "to text with its training targets, and its image written as PNG.",
                            nullptr);
     if (!ctx) return 0;
     const Topology& topo = rt.topology();

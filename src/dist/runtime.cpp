@@ -29,6 +29,17 @@ bool mpi_running() {
   return init && !fin;
 }
 
+// A process started without an MPI launcher (no mpirun / srun / hydra rank variables) is a world
+// of one. Open MPI 4 would still start a helper daemon for it and probe every network transport
+// (UCX alone: ~0.2 s on the build machine) for peers it cannot have; ask it not to. Parameters
+// the user set win (setenv without overwrite); other MPIs ignore OMPI_MCA_ variables.
+void prefer_light_singleton_init() {
+  for (const char* launched : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(launched) != nullptr) return;
+  setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+  setenv("OMPI_MCA_pml", "ob1", 0);
+}
+
 }  // namespace
 
 void set_program_name(const std::string& name) {
@@ -71,6 +82,7 @@ std::string exception_message(const std::exception& e) {
 }
 
 MpiRuntime::MpiRuntime(int* argc, char*** argv) {
+  prefer_light_singleton_init();
   MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_));
   topo_ = topology_from_mpi(MPI_COMM_WORLD);
   g_rank = topo_.world_rank;
