@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "dist/device_mesh.h"
 #include "dist/runtime.h"
+#include "dist/stop_signal.h"
 #include "generate/batch_generate.h"
 #include "generate/generate_config.h"
 #include "generate/session.h"
@@ -166,6 +167,8 @@ int run_config(MpiRuntime& rt, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before MPI_Init: a SLURM signal (USR1/TERM) during start-up is a stop request, not a kill.
+  stop_signal_install();
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
     return wants_config_mode(ac, av) ? run_config(rt, ac, av) : run_prompts(ac, av);
   });

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "data/loader_config.h"
 #include "dist/device_mesh.h"
+#include "dist/stop_signal.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/train_config.h"
@@ -22,6 +23,8 @@ void register_train_sections(ConfigSchema& s) {
 }
 
 int main(int argc, char** argv) {
+  // Before MPI_Init: a SLURM signal (USR1/TERM) during start-up is a stop request, not a kill.
+  stop_signal_install();
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
     auto ctx = app_startup(rt, ac, av,
                            "Fine-tunes a Gemma 3 model (SFT or LoRA) on omnitune-preprocess shards over a "

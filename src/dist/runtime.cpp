@@ -12,7 +12,6 @@
 
 #include "core/log.h"
 #include "dist/mpi_check.h"
-#include "dist/stop_signal.h"
 
 namespace omnitune {
 namespace {
@@ -89,7 +88,10 @@ MpiRuntime::MpiRuntime(int* argc, char*** argv) {
   g_host = topo_.host;
   // Default logging until the app reads its config: rank 0 on the console.
   log_init(topo_.world_rank, topo_.host, LogLevel::Info, topo_.world_rank == 0);
-  stop_signal_install();
+  // Stop-signal handlers are installed only by the programs that poll them (omnitune-train and
+  // omnitune-generate, first thing in main): everywhere else Ctrl-C and SIGTERM end the process
+  // at once, as users expect (the preprocessor's shards are renamed into place, so nothing
+  // half-written survives, and a rerun resumes).
 }
 
 MpiRuntime::~MpiRuntime() {

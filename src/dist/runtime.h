@@ -1,5 +1,6 @@
 // The MPI runtime of every omnitune executable: RAII MPI init/finalize, this rank's topology,
-// stop-signal handlers, and the fatal path. A fatal error on any rank prints one clear line
+// and the fatal path (stop-signal handlers: dist/stop_signal.h, installed by the programs that
+// poll them). A fatal error on any rank prints one clear line
 // (rank, host, what failed) and aborts the whole job with MPI_Abort instead of leaving the other
 // ranks hanging in their next collective.
 #pragma once
@@ -16,7 +17,8 @@ namespace omnitune {
 class MpiRuntime {
  public:
   // MPI_Init_thread asking for MPI_THREAD_MULTIPLE (the watchdog may abort from its own thread;
-  // prefetch threads issue collectives). Computes the topology and installs stop-signal handlers.
+  // prefetch threads issue collectives). Computes the topology. A process started without an MPI
+  // launcher skips Open MPI's singleton daemon and transport probing (runtime.cpp).
   MpiRuntime(int* argc, char*** argv);
   ~MpiRuntime();  // MPI_Finalize
   MpiRuntime(const MpiRuntime&) = delete;
