@@ -332,13 +332,18 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     }
     if (have && kept.count(k))
       for (auto& [key, why] : kept[k]["bad"].items()) my_bad[key] = why;
+    size_t newly_bad = 0;
     for (const std::string& part : allgather_strings(my_bad.dump(), comm)) {
       const json parsed = json::parse(part);  // named: items() of a temporary would dangle
-      for (auto& [key, why] : parsed.items()) bad[key] = why.get<std::string>();
+      for (auto& [key, why] : parsed.items()) newly_bad += bad.emplace(key, why.get<std::string>()).second ? 1 : 0;
     }
-    for (SourceRow& r : table.rows)
+    // Rows of this wave's and later shards using a failed item are rejected for its reason (rows
+    // of earlier shards cannot use it: an item is homed in the shard of its first row).
+    for (int64_t row = wave * size * S; newly_bad > 0 && row < n_rows; ++row) {
+      SourceRow& r = table.rows[row];
       for (const MediaSource& m : r.media)
         if (r.error.empty() && bad.count(m.key)) r.error = bad[m.key];
+    }
     // Slots: the items of each kind homed in each shard of the wave, in first-use order, failures
     // excluded.
     std::map<int64_t, json> stored_in;  // shard of this wave -> the keys it stores, in slot order per kind
