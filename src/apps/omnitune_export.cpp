@@ -13,7 +13,6 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "data/loader_config.h"
 #include "dist/device_mesh.h"
 #include "dist/dist_config.h"
 #include "dist/mpi_comm.h"
@@ -21,8 +20,6 @@
 #include "model/gemma3n_submodel.h"
 #include "train/checkpoint.h"
 #include "train/export.h"
-#include "train/lr_schedule.h"
-#include "train/metrics.h"
 #include "train/train_model.h"
 
 using namespace omnitune;
@@ -60,10 +57,7 @@ int main(int argc, char** argv) {
     ConfigSchema schema;
     register_core_config(schema);
     register_dist_config(schema);
-    register_train_config(schema);
-    register_loader_config(schema);
-    register_lr_schedule_config(schema);
-    register_metrics_config(schema);
+    register_train_sections(schema);
     const std::string cfg_file = out + ".config.yaml";
     if (rt.is_root()) {
       fs::create_directories(fs::absolute(out).parent_path());

@@ -5,22 +5,12 @@
 // checkpoint written (scripts/slurm/finetune.sh requeues on 2, like omnitune-generate), 1 error.
 #include "apps/app_startup.h"
 #include "core/log.h"
-#include "data/loader_config.h"
 #include "dist/device_mesh.h"
 #include "dist/stop_signal.h"
-#include "train/lr_schedule.h"
-#include "train/metrics.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
 using namespace omnitune;
-
-void register_train_sections(ConfigSchema& s) {
-  register_train_config(s);
-  register_loader_config(s);
-  register_lr_schedule_config(s);
-  register_metrics_config(s);
-}
 
 int main(int argc, char** argv) {
   // Before MPI_Init: a SLURM signal (USR1/TERM) during start-up is a stop request, not a kill.

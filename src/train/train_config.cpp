@@ -1,6 +1,9 @@
 #include "train/train_config.h"
 
 #include "core/error.h"
+#include "data/loader_config.h"
+#include "train/lr_schedule.h"
+#include "train/metrics.h"
 
 namespace omnitune {
 
@@ -121,6 +124,13 @@ TrainSettings train_settings_from(const Config& c) {
   if (t.peft.method == "none" && (t.export_format == "peft" || t.export_format == "merged"))
     OT_FAIL("checkpoint.export=", t.export_format, " needs peft.method=lora (SFT exports with hf)");
   return t;
+}
+
+void register_train_sections(ConfigSchema& s) {
+  register_train_config(s);
+  register_loader_config(s);
+  register_lr_schedule_config(s);
+  register_metrics_config(s);
 }
 
 }  // namespace omnitune

@@ -18,6 +18,10 @@ namespace omnitune {
 
 void register_train_config(ConfigSchema& schema);
 
+// Every section omnitune-train reads besides core and dist: train (this file), dataloader, the
+// learning-rate schedule and logging. omnitune-export re-validates a checkpoint's config with it.
+void register_train_sections(ConfigSchema& schema);
+
 struct PeftSettings {
   std::string method = "none";  // none | lora
   std::vector<std::string> include, exclude;  // glob patterns on HF module names

@@ -4,10 +4,7 @@
 
 #include "core/config.h"
 #include "core/error.h"
-#include "data/loader_config.h"
 #include "dist/dist_config.h"
-#include "train/lr_schedule.h"
-#include "train/metrics.h"
 #include "train/peft.h"
 #include "train/train_config.h"
 
@@ -80,10 +77,7 @@ TEST(Peft, Gemma3nNamesFollowTheRecipes) {
   ConfigSchema schema;  // every key omnitune-train knows: the recipes set them all
   register_core_config(schema);
   register_dist_config(schema);
-  register_train_config(schema);
-  register_loader_config(schema);
-  register_lr_schedule_config(schema);
-  register_metrics_config(schema);
+  register_train_sections(schema);
   const std::string configs = std::string(OMNITUNE_SOURCE_DIR) + "/configs/";
   const std::string lm = "model.language_model.";
   const std::string q = lm + "layers.0.self_attn.q_proj", laurel = lm + "layers.3.laurel.linear_left",
