@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/sha256.h"
+#include "core/write_behind.h"
 #include "data/shard_format.h"
 #include "parquet/parquet_file.h"
 #include "pipeline/media_work.h"
@@ -300,6 +301,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   json my_stats = json::array();
   double t_decode = 0, t_write = 0, t_hdf5 = 0, t_checksum = 0;  // summed over waves, for the timing line
   const int64_t n_waves = (n_shards + size - 1) / size;
+  WriteBehind write_behind;  // shards go to disk as they finish and leave the page cache
   for (int64_t wave = 0; wave < n_waves; ++wave) {
     t0 = std::chrono::steady_clock::now();
     const int64_t k = wave * size + rank;  // my shard in this wave (none when k >= n_shards)
@@ -468,6 +470,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       tw = std::chrono::steady_clock::now();
       sha = sha256_file(file.string());
       t_checksum += seconds_since(tw);
+      write_behind.finished(file.string());
       json bad_here = json::object();
       for (const std::string& key : home_order)
         if (home[key] == k && bad.count(key)) bad_here[key] = bad[key];
