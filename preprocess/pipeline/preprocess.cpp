@@ -470,7 +470,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       tw = std::chrono::steady_clock::now();
       sha = sha256_file(file.string());
       t_checksum += seconds_since(tw);
-      write_behind.finished(file.string());
+      if (k + size < n_shards) write_behind.finished(file.string());  // my last shard: left to the kernel
       json bad_here = json::object();
       for (const std::string& key : home_order)
         if (home[key] == k && bad.count(key)) bad_here[key] = bad[key];

@@ -126,8 +126,11 @@ with open(sys.argv[1], "w") as f:
 PY
 pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/full" \
   --preprocess.samples_per_shard 8 >"$work/full.log" 2>&1
-pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
-  --preprocess.samples_per_shard 8 >"$work/killed.log" 2>&1 &
+# exec: $! must be the preprocessor itself (a backgrounded function is a subshell whose SIGKILL
+# would leave the real run going on beside the resumed one).
+(exec "$bin/omnitune-preprocess" --preprocess.model_dir "$work/model" --preprocess.input "$big" \
+  --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
+  --preprocess.samples_per_shard 8 >"$work/killed.log" 2>&1) &
 pid=$!
 for _ in $(seq 1 1200); do  # up to 60 s: start-up under a loaded machine (ctest -j) is slow
   n=$(ls "$work/killed/train" 2>/dev/null | grep -c '^shard-.*\.h5$')
@@ -135,6 +138,7 @@ for _ in $(seq 1 1200); do  # up to 60 s: start-up under a loaded machine (ctest
   sleep 0.05
 done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+check "the run was killed (not finished)" bash -c "! grep -q 'samples.*shard(s)' '$work/killed.log'"
 check "the killed run left no manifest" test ! -f "$work/killed/train/manifest.json"
 touch "$work/killed/train/shard-00003.h5.tmp.99999"  # as a kill during a shard's write leaves
 pp --preprocess.input "$big" --preprocess.image_dir "$work/bad/images" --preprocess.output_dir "$work/killed" \
