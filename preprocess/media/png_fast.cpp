@@ -17,6 +17,8 @@ namespace media_detail {
 namespace {
 
 constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+// Per-thread scratch buffers larger than this are released when a much smaller image follows.
+constexpr size_t kKeepBufferBytes = size_t{64} << 20;
 // Same limit on a single ancillary chunk as the libspng path (kMaxChunkBytes there).
 constexpr uint32_t kMaxAncillaryBytes = uint32_t{16} << 20;
 
@@ -168,6 +170,9 @@ const uint8_t* png_fast_inflate(const PngFastLayout& png) {
   // One zlib stream over all IDAT bodies; the buffers are kept per thread so decode threads reuse
   // their pages (fresh pages cost more than the copy on a VM).
   thread_local std::vector<uint8_t> stream, filtered;
+  // One huge image (up to the pixel limit: GBs) must not stay attached to a long-lived thread.
+  for (std::vector<uint8_t>* v : {&stream, &filtered})
+    if (v->capacity() > kKeepBufferBytes && filtered_size < v->capacity() / 4) std::vector<uint8_t>().swap(*v);
   const uint8_t* zdata;
   size_t zsize;
   if (png.idat.size() == 1) {
@@ -210,6 +215,7 @@ bool png_fast_unfilter_gray_rgb(const PngFastLayout& png, const uint8_t* filtere
   // row is the image.
   const size_t w = png.width, row_bytes = 3 * w;
   thread_local std::vector<uint8_t> channel;
+  if (channel.capacity() > kKeepBufferBytes && w < channel.capacity() / 4) std::vector<uint8_t>().swap(channel);
   channel.resize(w);
   const uint8_t* prev = nullptr;
   for (uint32_t y = 0; y < png.height; ++y) {

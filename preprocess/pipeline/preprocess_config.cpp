@@ -42,7 +42,7 @@ void register_preprocess_config(ConfigSchema& s) {
   s.add({"preprocess.jpeg_dct_scaling", ConfigType::Bool, "false",
          "decode large JPEGs at 1/2, 1/4 or 1/8 scale (still >= the target size): faster, but pixels then differ from Pillow's", {}});
   s.add({"preprocess.image_compression", ConfigType::String, "none",
-         "image chunks in the shards: none (fastest reads; the default) or gzip (HDF5's deflate filter, compressed by the decode threads' rank at write time; smaller shards, slower reads)",
+         "image chunks in the shards: none (fastest reads; the default) or gzip (HDF5's standard deflate filter, applied as each shard is written; smaller shards, slower reads)",
          {"none", "gzip"}});
   s.add({"preprocess.image_compression_level", ConfigType::Int, "4", "zlib level 1..9 when image_compression is gzip", {}});
   s.add({"preprocess.threads", ConfigType::Int, "0", "image and audio decode threads per rank; 0 = cores / ranks per node", {}});
