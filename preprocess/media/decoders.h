@@ -24,6 +24,7 @@ Image decode_png(const uint8_t* data, size_t n, const DecodeOptions& opt, const 
 struct PngFastLayout {
   uint32_t width = 0, height = 0;
   uint8_t bit_depth = 0, color_type = 0;
+  int channels = 0;                                           // samples per pixel (1-4)
   std::vector<uint8_t> palette;                               // PLTE: RGB triplets
   std::vector<std::pair<const uint8_t*, size_t>> idat;        // IDAT bodies, in file order
   std::pair<const uint8_t*, size_t> exif{nullptr, 0};         // eXIf body, if any

@@ -178,9 +178,7 @@ bool decode_png_fast(const uint8_t* data, size_t n, const DecodeOptions& opt, co
     plte.entries[i].green = png.palette[3 * i + 1];
     plte.entries[i].blue = png.palette[3 * i + 2];
   }
-  const size_t stride = size_t{png.width} * (png.color_type == SPNG_COLOR_TYPE_TRUECOLOR ? 3
-                                             : png.color_type == SPNG_COLOR_TYPE_TRUECOLOR_ALPHA ? 4
-                                             : png.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA ? 2 : 1);
+  const size_t stride = size_t{png.width} * png.channels;
   const uint8_t* filtered = png_fast_inflate(png);
   if (filtered == nullptr) return false;
   Image img;

@@ -125,9 +125,10 @@ bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out) {
       png.height = be32(body + 4);
       png.bit_depth = body[8];
       png.color_type = body[9];
+      png.channels = channels_of(png.color_type);
       // Compression, filter method and interlace: only 0, 0, 0 here.
       if (png.width == 0 || png.height == 0 || png.width > 0x7FFFFFFFu || png.height > 0x7FFFFFFFu ||
-          png.bit_depth != 8 || channels_of(png.color_type) == 0 || body[10] != 0 || body[11] != 0 ||
+          png.bit_depth != 8 || png.channels == 0 || body[10] != 0 || body[11] != 0 ||
           body[12] != 0) {
         return false;
       }
@@ -166,7 +167,7 @@ bool png_fast_parse(const uint8_t* data, size_t n, PngFastLayout* out) {
 }
 
 const uint8_t* png_fast_inflate(const PngFastLayout& png) {
-  const size_t filtered_size = (size_t{png.width} * channels_of(png.color_type) + 1) * png.height;
+  const size_t filtered_size = (size_t{png.width} * png.channels + 1) * png.height;
   // One zlib stream over all IDAT bodies; the buffers are kept per thread so decode threads reuse
   // their pages (fresh pages cost more than the copy on a VM).
   thread_local std::vector<uint8_t> stream, filtered;
@@ -197,10 +198,9 @@ const uint8_t* png_fast_inflate(const PngFastLayout& png) {
 }
 
 bool png_fast_unfilter(const PngFastLayout& png, const uint8_t* filtered, uint8_t* dst, size_t stride) {
-  const int bpp = channels_of(png.color_type);
-  const size_t row_bytes = size_t{png.width} * bpp;
+  const size_t row_bytes = size_t{png.width} * png.channels;
   const int h = static_cast<int>(png.height);
-  switch (bpp) {
+  switch (png.channels) {
     case 1: return unfilter_rows<1>(filtered, h, row_bytes, dst, stride);
     case 2: return unfilter_rows<2>(filtered, h, row_bytes, dst, stride);
     case 3: return unfilter_rows<3>(filtered, h, row_bytes, dst, stride);

@@ -289,10 +289,10 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
       if (!m.key.empty()) what_of.emplace(m.key, m.what);
   std::map<int64_t, std::vector<std::string>> homed_in;  // shard -> its items, in first-use order
   for (const std::string& key : home_order) homed_in[home[key]].push_back(key);
-  int64_t my_todo = 0;
+  int64_t my_items = 0;
   for (int64_t k = rank; k < n_shards; k += size)
-    if (!kept.count(k)) my_todo += static_cast<int64_t>(homed_in[k].size());
-  Progress decoding{"decoding media", my_todo};
+    if (!kept.count(k)) my_items += static_cast<int64_t>(homed_in[k].size());
+  Progress decoding{"decoding media", my_items};
   Progress writing{"writing shards", n_shards};
   int64_t decoded[2] = {0, 0}, done = 0;
   std::map<std::string, std::string> bad;
@@ -306,14 +306,14 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     t0 = std::chrono::steady_clock::now();
     const int64_t k = wave * size + rank;  // my shard in this wave (none when k >= n_shards)
     const bool have = k < n_shards;
-    std::vector<std::string> todo;
-    if (have && !kept.count(k)) todo = homed_in[k];
-    std::vector<ShardImage> images(todo.size());
-    std::vector<ShardAudio> clips(todo.size());
-    std::vector<std::string> failures(todo.size());
+    std::vector<std::string> to_decode;
+    if (have && !kept.count(k)) to_decode = homed_in[k];
+    std::vector<ShardImage> images(to_decode.size());
+    std::vector<ShardAudio> clips(to_decode.size());
+    std::vector<std::string> failures(to_decode.size());
     std::atomic<int64_t> done_here{0};
-    parallel_for(static_cast<int64_t>(todo.size()), threads, [&](int64_t i) {
-      const std::string& key = todo[i];
+    parallel_for(static_cast<int64_t>(to_decode.size()), threads, [&](int64_t i) {
+      const std::string& key = to_decode[i];
       try {
         if (kind_of(key) == MediaKind::Image)
           images[i] = process_image(bytes_by_key.at(key), media_key_sha(key), what_of[key], model.media);
@@ -326,11 +326,11 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     });
     done += done_here;
     decoding.tick(done, root);
-    for (const std::string& key : todo) bytes_by_key.erase(key);
+    for (const std::string& key : to_decode) bytes_by_key.erase(key);
     json my_bad = json::object();
-    for (size_t i = 0; i < todo.size(); ++i) {
-      decoded[static_cast<int>(kind_of(todo[i]))]++;
-      if (!failures[i].empty()) my_bad[todo[i]] = failures[i];
+    for (size_t i = 0; i < to_decode.size(); ++i) {
+      decoded[static_cast<int>(kind_of(to_decode[i]))]++;
+      if (!failures[i].empty()) my_bad[to_decode[i]] = failures[i];
     }
     if (have && kept.count(k))
       for (auto& [key, why] : kept[k]["bad"].items()) my_bad[key] = why;
@@ -367,8 +367,8 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     // Encode and write my shard (a kept shard: statistics from its record).
     t0 = std::chrono::steady_clock::now();
     std::map<std::string, size_t> index_of;
-    for (size_t i = 0; i < todo.size(); ++i)
-      if (failures[i].empty()) index_of[todo[i]] = i;
+    for (size_t i = 0; i < to_decode.size(); ++i)
+      if (failures[i].empty()) index_of[to_decode[i]] = i;
     const fs::path file = out_dir / shard_name(k);
     json st{{"index", k}, {"file", shard_name(k)}, {"rejects", json::array()}, {"prompt_tokens", json::array()},
             {"answer_tokens", json::array()}, {"modes", json::object()}};

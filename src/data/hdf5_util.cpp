@@ -89,10 +89,13 @@ H5Handle h5_group(hid_t parent, const std::string& name) {
                   "creating group " + name);
 }
 
-template <typename T>
-void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const T* data,
-              hsize_t chunk_rows) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+namespace {
+
+// Creates dataset `name` of `dims` (no modification times, so equal content gives equal bytes).
+// chunk_rows > 0 chunks along the first dimension; deflate_level > 0 adds HDF5's deflate filter;
+// never_fill skips fill values (for datasets whose every chunk is written).
+H5Handle create_dataset(hid_t parent, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
+                        hsize_t chunk_rows = 0, int deflate_level = 0, bool never_fill = false) {
   H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Handle::Kind::Dataspace,
                  "dataspace for " + name);
   H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
@@ -102,8 +105,23 @@ void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>&
     chunk[0] = std::min(chunk_rows, dims[0]);
     H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
   }
-  H5Handle ds(H5Dcreate2(parent, name.c_str(), h5_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-              H5Handle::Kind::Dataset, "creating dataset " + name);
+  if (never_fill) H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER);
+  if (deflate_level > 0) {
+    OT_REQUIRE(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "this HDF5 build has no deflate filter: set "
+               "preprocess.image_compression=none");
+    H5Pset_deflate(dcpl.id(), static_cast<unsigned>(deflate_level));
+  }
+  return H5Handle(H5Dcreate2(parent, name.c_str(), type, space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+                  H5Handle::Kind::Dataset, "creating dataset " + name);
+}
+
+}  // namespace
+
+template <typename T>
+void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const T* data,
+              hsize_t chunk_rows) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  H5Handle ds = create_dataset(parent, name, h5_type<T>(), dims, chunk_rows);
   hsize_t n = 1;
   for (hsize_t d : dims) n *= d;
   if (n > 0) {
@@ -117,12 +135,8 @@ void h5_write_strings(hid_t parent, const std::string& name, const std::vector<s
   H5Handle type(H5Tcopy(H5T_C_S1), H5Handle::Kind::Datatype, "string type");
   H5Tset_size(type.id(), H5T_VARIABLE);
   H5Tset_cset(type.id(), H5T_CSET_UTF8);
-  hsize_t n = values.size();
-  H5Handle space(H5Screate_simple(1, &n, nullptr), H5Handle::Kind::Dataspace, "dataspace for " + name);
-  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
-  H5Pset_obj_track_times(dcpl.id(), false);
-  H5Handle ds(H5Dcreate2(parent, name.c_str(), type.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-              H5Handle::Kind::Dataset, "creating dataset " + name);
+  const hsize_t n = values.size();
+  H5Handle ds = create_dataset(parent, name, type.id(), {n});
   std::vector<const char*> ptrs;
   for (const auto& v : values) ptrs.push_back(v.c_str());
   if (n > 0) OT_REQUIRE(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0, "HDF5: writing ", name);
@@ -139,21 +153,7 @@ void h5_write_row_chunks(hid_t parent, const std::string& name, const std::vecto
   size_t row_bytes = 1;
   for (size_t d = 1; d < dims.size(); ++d) row_bytes *= dims[d];
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Handle::Kind::Dataspace,
-                 "dataspace for " + name);
-  H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
-  H5Pset_obj_track_times(dcpl.id(), false);
-  std::vector<hsize_t> chunk = dims;
-  chunk[0] = 1;
-  H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
-  H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER);  // every chunk is written
-  if (deflate_level > 0) {
-    OT_REQUIRE(H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0, "this HDF5 build has no deflate filter: set "
-               "preprocess.image_compression=none");
-    H5Pset_deflate(dcpl.id(), static_cast<unsigned>(deflate_level));
-  }
-  H5Handle ds(H5Dcreate2(parent, name.c_str(), h5_type<uint8_t>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-              H5Handle::Kind::Dataset, "creating dataset " + name);
+  H5Handle ds = create_dataset(parent, name, h5_type<uint8_t>(), dims, 1, deflate_level, /*never_fill=*/true);
   std::vector<hsize_t> offset(dims.size(), 0);
   std::vector<uint8_t> packed(deflate_level > 0 ? compressBound(static_cast<uLong>(row_bytes)) : 0);
   for (size_t i = 0; i < rows.size(); ++i) {
