@@ -1,8 +1,11 @@
 // The floor under omnitune-preprocess's image path: our decoders (libjpeg-turbo, libspng) and our
-// Pillow-exact bilinear resize alone, one thread, files already in memory; no hashing, no HDF5,
-// no tokenizer. bench/preprocess/run.sh compares the end-to-end rate with it.
+// Pillow-exact bilinear resize alone, one thread, files already in memory; no HDF5, no tokenizer.
+// bench/preprocess/run.sh compares the end-to-end rate with it.
 //   preprocess_floor --size 896x896 --reps 3 FILE...
-// Prints "floor decode_only <images/s>" and "floor decode_resize <images/s>" (medians over reps).
+// Prints "floor decode_only <images/s>", "floor decode_resize <images/s>" and "floor
+// decode_resize_sha256 <images/s>" (medians over reps). The last adds one SHA-256 pass over the
+// resized pixels: the manifest's shard checksums must read every stored byte once, so no
+// implementation that writes the same shards can beat it.
 //   preprocess_floor --extract PARQUET COLUMN OUTDIR
 // Writes the distinct images of a Parquet image column (raw bytes or the HF struct<bytes, path>) as files, for the
 // bench's set of real MedPix images (../shared/fixtures/medpix/sample.parquet).
@@ -82,7 +85,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> bytes;
   try {
     for (const std::string& f : files) bytes.push_back(read_file(f));
-    std::vector<double> decode_rates, full_rates;
+    std::vector<double> decode_rates, full_rates, hashed_rates;
     size_t checksum = 0;  // keeps the work observable
     for (int r = 0; r < reps; ++r) {
       auto t0 = std::chrono::steady_clock::now();
@@ -100,10 +103,22 @@ int main(int argc, char** argv) {
         checksum += out.pixels[out.pixels.size() / 2];
       }
       auto t2 = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < bytes.size(); ++i) {
+        DecodeOptions opt;
+        opt.collapse_gray_rgb = true;
+        Image img = decode_image(reinterpret_cast<const uint8_t*>(bytes[i].data()), bytes[i].size(), opt, files[i]);
+        Image out = resize_bilinear(img, width, height);
+        Sha256 h;
+        h.update(out.pixels.data(), out.pixels.size());
+        checksum += static_cast<size_t>(h.hex_digest()[0]);
+      }
+      auto t3 = std::chrono::steady_clock::now();
       decode_rates.push_back(bytes.size() / std::chrono::duration<double>(t1 - t0).count());
       full_rates.push_back(bytes.size() / std::chrono::duration<double>(t2 - t1).count());
+      hashed_rates.push_back(bytes.size() / std::chrono::duration<double>(t3 - t2).count());
     }
-    std::printf("floor decode_only %.1f\nfloor decode_resize %.1f\n", median(decode_rates), median(full_rates));
+    std::printf("floor decode_only %.1f\nfloor decode_resize %.1f\nfloor decode_resize_sha256 %.1f\n", median(decode_rates),
+                median(full_rates), median(hashed_rates));
     std::fprintf(stderr, "preprocess_floor: %zu images, %d rep(s), checksum %zu\n", bytes.size(), reps, checksum);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "preprocess_floor: %s\n", e.what());

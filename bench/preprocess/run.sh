@@ -134,6 +134,7 @@ rows = [("omnitune_1rank", "omnitune-preprocess, 1 rank (end to end)"),
         ("python", "Python: Pillow + h5py, 1 process"),
         ("python_decode_resize", "Python: Pillow decode + resize only"),
         ("floor_decode_resize", "floor: our decode + resize"),
+        ("floor_decode_resize_sha256", "floor: our decode + resize + output SHA-256"),
         ("floor_decode_only", "floor: our decode only")]
 for name in ("sample", "fixtures", "medpix"):
     med = {who: statistics.median(rates[(name, who)]) for _, who in [(0, w) for w, _ in rows] if rates[(name, who)]}
@@ -146,6 +147,11 @@ for name in ("sample", "fixtures", "medpix"):
     print(f"ratio floor/omnitune ({name}, decode+resize floor vs end to end, goal <= 2x): "
           f"{med['floor_decode_resize'] / med['omnitune_1rank']:.2f}x")
     print(f"  (decode+resize alone, ours vs Pillow per core: {med['floor_decode_resize'] / med['python_decode_resize']:.2f}x)")
+    # Shards must be checksummed (manifest SHA-256), which reads every stored byte once: a set
+    # where that floor is under 4x Python cannot meet the first goal whatever the implementation.
+    print(f"  (floor with the output SHA-256 / python per core: {med['floor_decode_resize_sha256'] / med['python']:.2f}x "
+          f"= the best ratio any writer of these shards could reach; omnitune reaches "
+          f"{med['omnitune_1rank'] / med['floor_decode_resize_sha256']:.2f} of that floor)")
 PY
 echo
 echo "omnitune 1-rank phase times (from its log):"

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -151,6 +152,31 @@ void parallel_for(int64_t n, int threads, const std::function<void(int64_t)>& fn
   if (err) std::rethrow_exception(err);
 }
 
+// Lets parallel workers run one step each in index order (a worker waits for the step before
+// its own), so images enter a shard in slot order whichever thread decodes first: the file's bytes
+// do not depend on timing. The turn passes on even when a step throws.
+class InOrder {
+ public:
+  template <typename F>
+  void run(int64_t i, F&& step) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return next_ == i; });
+    struct Pass {
+      InOrder& o;
+      ~Pass() {
+        ++o.next_;
+        o.cv_.notify_all();
+      }
+    } pass{*this};
+    step();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t next_ = 0;
+};
+
 struct Progress {
   std::string what;
   int64_t total;
@@ -277,10 +303,11 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   const double t_hash = seconds_since(t0);
 
   // 3-4. Shards are made in waves of one shard per rank (shards w*size .. w*size+size-1): decode
-  //    the items homed in my shard of the wave (not kept) with threads, share the failures, then
-  //    encode and write the shard and free its pixels. Rows only use items homed in their own or
-  //    earlier shards, so after a wave every failure and slot its rows need is known, and a rank
-  //    holds one shard's decoded media at a time, whatever the size of the dataset.
+  //    the items homed in my shard of the wave (not kept) with threads, each image going into the
+  //    shard file as soon as it and the ones before it are decoded; share the failures; then
+  //    encode the rows and finish the shard. Rows only use items homed in their own or earlier
+  //    shards, so after a wave every failure and slot its rows need is known. A rank holds the
+  //    images its threads have in flight (and a shard's audio features), whatever the dataset size.
   const int threads = s.threads > 0 ? static_cast<int>(s.threads)
                                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / size);
   std::map<std::string, std::string> what_of;
@@ -299,30 +326,65 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   std::map<std::string, int64_t> slot;
   std::map<std::pair<int64_t, MediaKind>, int64_t> per_shard;
   json my_stats = json::array();
-  double t_decode = 0, t_write = 0, t_hdf5 = 0, t_checksum = 0;  // summed over waves, for the timing line
+  double t_decode = 0, t_images = 0, t_write = 0, t_hdf5 = 0, t_checksum = 0;  // summed over waves, for the timing line
   const int64_t n_waves = (n_shards + size - 1) / size;
   WriteBehind write_behind;  // shards go to disk as they finish and leave the page cache
   for (int64_t wave = 0; wave < n_waves; ++wave) {
     t0 = std::chrono::steady_clock::now();
     const int64_t k = wave * size + rank;  // my shard in this wave (none when k >= n_shards)
     const bool have = k < n_shards;
+    const fs::path file = out_dir / shard_name(k);
     std::vector<std::string> to_decode;
-    if (have && !kept.count(k)) to_decode = homed_in[k];
-    std::vector<ShardImage> images(to_decode.size());
+    std::unique_ptr<ShardWriter> w;  // my shard, when it is made anew
+    if (have && !kept.count(k)) {
+      to_decode = homed_in[k];
+      ShardHeader hdr;
+      hdr.shard_index = k;
+      hdr.num_shards = n_shards;
+      hdr.split = s.split;
+      hdr.model_family = model.family;
+      hdr.tokenizer_sha256 = model.tokenizer_sha256;
+      hdr.producer = kProducer;
+      hdr.config_sha256 = chash;
+      const ImageProcessorConfig& proc = model.media.image;
+      hdr.image_height = proc.height;
+      hdr.image_width = proc.width;
+      hdr.rescale_factor = image_processor_effective_rescale(proc);  // 1 when do_rescale is false
+      hdr.do_normalize = proc.do_normalize ? 1 : 0;
+      hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
+      hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
+      hdr.image_deflate_level = s.image_deflate_level;
+      w = std::make_unique<ShardWriter>(file.string(), hdr);
+    }
     std::vector<ShardAudio> clips(to_decode.size());
+    std::vector<int64_t> image_slot(to_decode.size(), -1);  // where the writer put each image
     std::vector<std::string> failures(to_decode.size());
     std::atomic<int64_t> done_here{0};
+    InOrder in_order;
     parallel_for(static_cast<int64_t>(to_decode.size()), threads, [&](int64_t i) {
       const std::string& key = to_decode[i];
+      ShardImage image;
+      std::exception_ptr fatal;  // not a bad item: rethrown after this item's turn has passed
       try {
-        if (kind_of(key) == MediaKind::Image)
-          images[i] = process_image(bytes_by_key.at(key), media_key_sha(key), what_of[key], model.media);
-        else
-          clips[i] = process_audio(bytes_by_key.at(key), what_of[key], model.media);
+        if (kind_of(key) == MediaKind::Image) {
+          image = process_image(bytes_by_key.at(key), media_key_sha(key), what_of.at(key), model.media);
+          if (s.image_deflate_level > 0) shard_image_deflate(image, s.image_deflate_level);
+        } else {
+          clips[i] = process_audio(bytes_by_key.at(key), what_of.at(key), model.media);
+        }
       } catch (const Error& e) {
         failures[i] = e.what();
+      } catch (...) {
+        fatal = std::current_exception();
       }
       ++done_here;
+      in_order.run(i, [&] {
+        if (fatal || !failures[i].empty() || kind_of(key) != MediaKind::Image) return;
+        const auto tw = std::chrono::steady_clock::now();
+        image_slot[i] = w->add_image(image);
+        t_images += seconds_since(tw);
+      });
+      if (fatal) std::rethrow_exception(fatal);
     });
     done += done_here;
     decoding.tick(done, root);
@@ -369,7 +431,6 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     std::map<std::string, size_t> index_of;
     for (size_t i = 0; i < to_decode.size(); ++i)
       if (failures[i].empty()) index_of[to_decode[i]] = i;
-    const fs::path file = out_dir / shard_name(k);
     json st{{"index", k}, {"file", shard_name(k)}, {"rejects", json::array()}, {"prompt_tokens", json::array()},
             {"answer_tokens", json::array()}, {"modes", json::object()}};
     const int64_t r0 = k * S, r1 = std::min(n_rows, r0 + S);
@@ -382,27 +443,10 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
         OT_REQUIRE(s.on_error != "fail", s.input, " row ", rj["row"].get<int64_t>(), ": ", rj["reason"].get<std::string>(),
                    " (preprocess.on_error=fail)");
     } else {
-      ShardHeader hdr;
-      hdr.shard_index = k;
-      hdr.num_shards = n_shards;
-      hdr.split = s.split;
-      hdr.model_family = model.family;
-      hdr.tokenizer_sha256 = model.tokenizer_sha256;
-      hdr.producer = kProducer;
-      hdr.config_sha256 = chash;
-      const ImageProcessorConfig& proc = model.media.image;
-      hdr.image_height = proc.height;
-      hdr.image_width = proc.width;
-      hdr.rescale_factor = image_processor_effective_rescale(proc);  // 1 when do_rescale is false
-      hdr.do_normalize = proc.do_normalize ? 1 : 0;
-      hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
-      hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
-      hdr.image_deflate_level = s.image_deflate_level;
-      ShardWriter w(file.string(), hdr);
       for (const json& key_json : stored_in[k]) {
         const std::string key = key_json.get<std::string>();
         const size_t i = index_of.at(key);
-        const int64_t got = kind_of(key) == MediaKind::Image ? w.add_image(std::move(images[i])) : w.add_audio(std::move(clips[i]));
+        const int64_t got = kind_of(key) == MediaKind::Image ? image_slot[i] : w->add_audio(std::move(clips[i]));
         OT_CHECK(got == slot.at(key), "slot of ", key, " in ", shard_name(k));
       }
       for (int64_t row = r0; row < r1; ++row) {
@@ -462,10 +506,10 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
         smp.ids = std::move(e.ids);
         smp.loss_mask = std::move(e.loss_mask);
         smp.token_type = std::move(e.token_type);
-        w.add_sample(std::move(smp));
+        w->add_sample(std::move(smp));
       }
       auto tw = std::chrono::steady_clock::now();
-      w.finish();
+      w->finish();
       t_hdf5 += seconds_since(tw);
       tw = std::chrono::steady_clock::now();
       sha = sha256_file(file.string());
@@ -493,7 +537,8 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   }
   if (root)
     OT_LOG_INFO("rank 0 timing: load ", t_load, " s, hash ", t_hash, " s, decode ", t_decode, " s (", decoded[0],
-                " images, ", decoded[1], " audio clips, ", threads, " thread(s)), encode+write ", t_write,
+                " images, ", decoded[1], " audio clips, ", threads, " thread(s); image chunks written meanwhile ",
+                t_images, " s), encode+write ", t_write,
                 " s (HDF5 ", t_hdf5, " s, shard SHA-256 ", t_checksum, " s)");
   int64_t decoded_all[2] = {0, 0};
   MPI_Allreduce(decoded, decoded_all, 2, MPI_INT64_T, MPI_SUM, comm);

@@ -93,16 +93,20 @@ namespace {
 
 // Creates dataset `name` of `dims` (no modification times, so equal content gives equal bytes).
 // chunk_rows > 0 chunks along the first dimension; deflate_level > 0 adds HDF5's deflate filter;
-// never_fill skips fill values (for datasets whose every chunk is written).
+// never_fill skips fill values (for datasets whose every chunk is written); growable makes the
+// first dimension unlimited (H5Dset_extent grows it; needs chunk_rows > 0).
 H5Handle create_dataset(hid_t parent, const std::string& name, hid_t type, const std::vector<hsize_t>& dims,
-                        hsize_t chunk_rows = 0, int deflate_level = 0, bool never_fill = false) {
-  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Handle::Kind::Dataspace,
-                 "dataspace for " + name);
+                        hsize_t chunk_rows = 0, int deflate_level = 0, bool never_fill = false,
+                        bool growable = false) {
+  std::vector<hsize_t> maxdims = dims;
+  if (growable && !maxdims.empty()) maxdims[0] = H5S_UNLIMITED;
+  H5Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), maxdims.data()),
+                 H5Handle::Kind::Dataspace, "dataspace for " + name);
   H5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Handle::Kind::Plist, "dataset properties");
   H5Pset_obj_track_times(dcpl.id(), false);
-  if (chunk_rows > 0 && !dims.empty() && dims[0] > 0) {
+  if (chunk_rows > 0 && !dims.empty() && (dims[0] > 0 || growable)) {
     std::vector<hsize_t> chunk = dims;
-    chunk[0] = std::min(chunk_rows, dims[0]);
+    chunk[0] = growable ? chunk_rows : std::min(chunk_rows, dims[0]);
     H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
   }
   if (never_fill) H5Pset_fill_time(dcpl.id(), H5D_FILL_TIME_NEVER);
@@ -142,34 +146,63 @@ void h5_write_strings(hid_t parent, const std::string& name, const std::vector<s
   if (n > 0) OT_REQUIRE(H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) >= 0, "HDF5: writing ", name);
 }
 
-void h5_write_row_chunks(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
-                         const std::vector<const uint8_t*>& rows, int deflate_level) {
-  OT_CHECK(!dims.empty() && rows.size() == dims[0], name, ": ", rows.size(), " rows for ", dims.empty() ? 0 : dims[0]);
+H5RowAppender::H5RowAppender(hid_t parent, std::string name, std::vector<hsize_t> row_dims, int deflate_level)
+    : parent_(parent), name_(std::move(name)), row_dims_(std::move(row_dims)), deflate_level_(deflate_level) {
   OT_CHECK(deflate_level >= 0 && deflate_level <= 9, "deflate level ", deflate_level, " (0..9)");
-  if (dims[0] == 0) {  // nothing to chunk: an empty contiguous dataset, as h5_write makes
-    h5_write<uint8_t>(parent, name, dims, nullptr);
-    return;
-  }
-  size_t row_bytes = 1;
-  for (size_t d = 1; d < dims.size(); ++d) row_bytes *= dims[d];
+  for (hsize_t d : row_dims_) row_bytes_ *= d;
+}
+
+hsize_t H5RowAppender::append(const uint8_t* row) {
+  if (deflate_level_ == 0)
+    write_chunk(row, row_bytes_);
+  else
+    append_deflated(h5_deflate_row(row, row_bytes_, deflate_level_));
+  return rows_ - 1;
+}
+
+hsize_t H5RowAppender::append_deflated(const std::vector<uint8_t>& packed) {
+  OT_CHECK(deflate_level_ > 0, name_, ": a deflated row for a dataset stored raw");
+  write_chunk(packed.data(), packed.size());
+  return rows_ - 1;
+}
+
+void H5RowAppender::write_chunk(const void* data, size_t size) {
+  OT_CHECK(!closed_, name_, ": append after close");
+  std::vector<hsize_t> dims{rows_ + 1};
+  dims.insert(dims.end(), row_dims_.begin(), row_dims_.end());
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-  H5Handle ds = create_dataset(parent, name, h5_type<uint8_t>(), dims, 1, deflate_level, /*never_fill=*/true);
-  std::vector<hsize_t> offset(dims.size(), 0);
-  std::vector<uint8_t> packed(deflate_level > 0 ? compressBound(static_cast<uLong>(row_bytes)) : 0);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    offset[0] = i;
-    const void* data = rows[i];
-    size_t size = row_bytes;
-    if (deflate_level > 0) {
-      uLongf n = static_cast<uLongf>(packed.size());
-      OT_CHECK(compress2(packed.data(), &n, rows[i], static_cast<uLong>(row_bytes), deflate_level) == Z_OK,
-               "zlib compress2 failed for ", name, " row ", i);
-      data = packed.data();
-      size = n;
-    }
-    OT_REQUIRE(H5Dwrite_chunk(ds.id(), H5P_DEFAULT, 0, offset.data(), size, data) >= 0, "HDF5: writing ", name,
-               " row ", i, " failed (disk full?)");
+  if (rows_ == 0) {
+    ds_ = create_dataset(parent_, name_, h5_type<uint8_t>(), dims, 1, deflate_level_, /*never_fill=*/true,
+                         /*growable=*/true);
+  } else {
+    OT_REQUIRE(H5Dset_extent(ds_.id(), dims.data()) >= 0, "HDF5: growing ", name_, " to ", rows_ + 1, " rows failed");
   }
+  std::vector<hsize_t> offset(dims.size(), 0);
+  offset[0] = rows_;
+  OT_REQUIRE(H5Dwrite_chunk(ds_.id(), H5P_DEFAULT, 0, offset.data(), size, data) >= 0, "HDF5: writing ", name_,
+             " row ", rows_, " failed (disk full?)");
+  ++rows_;
+}
+
+void H5RowAppender::close() {
+  if (closed_) return;
+  closed_ = true;
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  if (rows_ == 0) {
+    std::vector<hsize_t> dims{0};
+    dims.insert(dims.end(), row_dims_.begin(), row_dims_.end());
+    h5_write<uint8_t>(parent_, name_, dims, nullptr);
+  }
+  ds_.close();
+}
+
+std::vector<uint8_t> h5_deflate_row(const uint8_t* row, size_t bytes, int deflate_level) {
+  OT_CHECK(deflate_level >= 1 && deflate_level <= 9, "deflate level ", deflate_level, " (1..9)");
+  std::vector<uint8_t> packed(compressBound(static_cast<uLong>(bytes)));
+  uLongf n = static_cast<uLongf>(packed.size());
+  OT_CHECK(compress2(packed.data(), &n, row, static_cast<uLong>(bytes), deflate_level) == Z_OK, "zlib compress2 failed");
+  packed.resize(n);
+  return packed;
 }
 
 bool h5_exists(hid_t file, const std::string& path) {

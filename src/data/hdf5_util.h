@@ -47,12 +47,38 @@ template <typename T>
 void h5_write(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims, const T* data,
               hsize_t chunk_rows = 0);
 void h5_write_strings(hid_t parent, const std::string& name, const std::vector<std::string>& values);
-// A uint8 dataset of dims[0] rows, one row per chunk, each chunk written straight from rows[i]
-// (product of dims[1..] bytes) with H5Dwrite_chunk: no gather into one shard-sized buffer, no chunk
-// cache, no fill values. deflate_level 1..9 compresses each chunk here with zlib, the stream HDF5's
-// deflate filter reads, and records that filter on the dataset; 0 stores the rows as they are.
-void h5_write_row_chunks(hid_t parent, const std::string& name, const std::vector<hsize_t>& dims,
-                         const std::vector<const uint8_t*>& rows, int deflate_level);
+// Appends rows to a uint8 dataset of rows shaped `row_dims`, one row per chunk, each written
+// straight from the caller's buffer with H5Dwrite_chunk as it arrives (no chunk cache, no fill
+// values), so a writer holds one row, not the dataset. The dataset is created at the first row,
+// grows by one row per append, and an appender that got no rows leaves an empty contiguous
+// dataset (as h5_write makes). deflate_level 1..9 stores zlib streams (the format HDF5's deflate
+// filter reads; the filter is recorded on the dataset): append() compresses, or takes a row that
+// h5_deflate_row already compressed (so threads can compress in parallel). Not thread-safe: one
+// appender is fed by one caller at a time (its HDF5 calls hold the process-wide lock).
+class H5RowAppender {
+ public:
+  H5RowAppender(hid_t parent, std::string name, std::vector<hsize_t> row_dims, int deflate_level);
+  size_t row_bytes() const { return row_bytes_; }
+  // Appends one row of row_bytes() bytes; returns its index.
+  hsize_t append(const uint8_t* row);
+  // Appends a row compressed by h5_deflate_row at this appender's level.
+  hsize_t append_deflated(const std::vector<uint8_t>& packed);
+  // The empty dataset when no row came; afterwards append() is an error.
+  void close();
+
+ private:
+  void write_chunk(const void* data, size_t size);
+  hid_t parent_;
+  std::string name_;
+  std::vector<hsize_t> row_dims_;
+  int deflate_level_;
+  size_t row_bytes_ = 1;
+  hsize_t rows_ = 0;
+  bool closed_ = false;
+  H5Handle ds_;
+};
+// The zlib stream of one row as H5RowAppender stores it at `deflate_level` (1..9).
+std::vector<uint8_t> h5_deflate_row(const uint8_t* row, size_t bytes, int deflate_level);
 
 std::vector<hsize_t> h5_dims(hid_t file, const std::string& name);
 template <typename T>

@@ -14,15 +14,42 @@
 
 namespace omnitune {
 
-ShardWriter::ShardWriter(std::string path, ShardHeader header) : path_(std::move(path)), header_(std::move(header)) {}
+void shard_image_deflate(ShardImage& image, int deflate_level) {
+  image.deflated = h5_deflate_row(image.pixels.data(), image.pixels.size(), deflate_level);
+}
 
-int64_t ShardWriter::add_image(ShardImage image) {
+ShardWriter::ShardWriter(std::string path, ShardHeader header)
+    : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(getpid())), header_(std::move(header)) {
+  file_ = h5_create(tmp_);
+  images_group_ = h5_group(file_.id(), "images");
+  const hsize_t H = header_.image_height, W = header_.image_width;
+  rgb_ = std::make_unique<H5RowAppender>(images_group_.id(), "rgb", std::vector<hsize_t>{H, W, 3}, header_.image_deflate_level);
+  gray_ = std::make_unique<H5RowAppender>(images_group_.id(), "gray", std::vector<hsize_t>{H, W, 1}, header_.image_deflate_level);
+}
+
+ShardWriter::~ShardWriter() {
+  if (finished_) return;
+  rgb_.reset();
+  gray_.reset();
+  images_group_.close();
+  file_.close();
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);  // an unfinished shard leaves nothing behind
+}
+
+int64_t ShardWriter::add_image(const ShardImage& image) {
+  OT_CHECK(!finished_, "add_image after finish");
   OT_CHECK(image.channels == 1 || image.channels == 3, "image channels must be 1 or 3");
   OT_CHECK(image.height == header_.image_height && image.width == header_.image_width, "image size ",
            image.width, "x", image.height, " differs from the shard's ", header_.image_width, "x", header_.image_height);
   OT_CHECK(image.pixels.size() == size_t(image.height) * image.width * image.channels, "image pixel count");
-  images_.push_back(std::move(image));
-  return static_cast<int64_t>(images_.size()) - 1;
+  H5RowAppender& dst = image.channels == 3 ? *rgb_ : *gray_;
+  const hsize_t index = image.deflated.empty() || header_.image_deflate_level == 0 ? dst.append(image.pixels.data())
+                                                                                    : dst.append_deflated(image.deflated);
+  image_table_.push_back(image.channels);
+  image_table_.push_back(static_cast<int64_t>(index));
+  image_sha_.push_back(image.sha256);
+  return static_cast<int64_t>(image_sha_.size()) - 1;
 }
 
 int64_t ShardWriter::add_audio(ShardAudio audio) {
@@ -38,9 +65,9 @@ void ShardWriter::add_sample(ShardSample s) {
 }
 
 ShardHeader ShardWriter::finish() {
-  const std::string tmp = path_ + ".tmp." + std::to_string(getpid());
+  OT_CHECK(!finished_, "finish called twice");
   {
-    H5Handle f = h5_create(tmp);
+    const H5Handle& f = file_;
     const int64_t N = static_cast<int64_t>(samples_.size());
     std::vector<int64_t> token_offset{0}, media_offset{0}, media_ref, source_row;
     std::vector<int32_t> ids;
@@ -80,22 +107,12 @@ ShardHeader ShardWriter::finish() {
       h5_write<uint8_t>(g.id(), "token_type", {T}, types.data(), chunk);
     }
     {
-      H5Handle g = h5_group(f.id(), "images");
-      const hsize_t H = header_.image_height, W = header_.image_width;
-      std::vector<int64_t> table;
-      std::vector<const uint8_t*> rgb, gray;  // each image is one chunk, written from its own buffer
-      std::vector<std::string> sha;
-      for (const ShardImage& im : images_) {
-        auto& dst = im.channels == 3 ? rgb : gray;
-        table.push_back(im.channels);
-        table.push_back(static_cast<int64_t>(dst.size()));
-        dst.push_back(im.pixels.data());
-        sha.push_back(im.sha256);
-      }
-      h5_write<int64_t>(g.id(), "table", {hsize_t(images_.size()), 2}, table.data());
-      h5_write_row_chunks(g.id(), "rgb", {rgb.size(), H, W, 3}, rgb, header_.image_deflate_level);
-      h5_write_row_chunks(g.id(), "gray", {gray.size(), H, W, 1}, gray, header_.image_deflate_level);
-      h5_write_strings(g.id(), "sha256", sha);
+      const int64_t K = static_cast<int64_t>(image_sha_.size());
+      h5_write<int64_t>(images_group_.id(), "table", {hsize_t(K), 2}, image_table_.data());
+      rgb_->close();
+      gray_->close();
+      h5_write_strings(images_group_.id(), "sha256", image_sha_);
+      images_group_.close();
     }
     {
       H5Handle g = h5_group(f.id(), "audio");
@@ -111,7 +128,7 @@ ShardHeader ShardWriter::finish() {
     }
     header_.num_samples = N;
     header_.num_tokens = static_cast<int64_t>(ids.size());
-    header_.num_images = static_cast<int64_t>(images_.size());
+    header_.num_images = static_cast<int64_t>(image_sha_.size());
     header_.num_audio = static_cast<int64_t>(audio_.size());
     hid_t root = f.id();
     h5_attr_write(root, "omnitune_schema_version", header_.schema_version);
@@ -133,11 +150,13 @@ ShardHeader ShardWriter::finish() {
     h5_attr_write(root, "num_images", header_.num_images);
     h5_attr_write(root, "num_audio", header_.num_audio);
     std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-    OT_REQUIRE(H5Fflush(f.id(), H5F_SCOPE_GLOBAL) >= 0, "HDF5: flushing ", tmp, " failed (disk full?)");
+    OT_REQUIRE(H5Fflush(f.id(), H5F_SCOPE_GLOBAL) >= 0, "HDF5: flushing ", tmp_, " failed (disk full?)");
   }
+  file_.close();
   std::error_code ec;
-  std::filesystem::rename(tmp, path_, ec);
-  OT_REQUIRE(!ec, "cannot rename ", tmp, " to ", path_, ": ", ec.message());
+  std::filesystem::rename(tmp_, path_, ec);
+  OT_REQUIRE(!ec, "cannot rename ", tmp_, " to ", path_, ": ", ec.message());
+  finished_ = true;
   return header_;
 }
 

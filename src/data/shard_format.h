@@ -31,7 +31,13 @@ struct ShardImage {
   std::string sha256;  // of the source file bytes (dedup key)
   int height = 0, width = 0, channels = 3;  // channels 1 (gray source) or 3
   std::vector<uint8_t> pixels;              // HWC
+  std::vector<uint8_t> deflated;            // optional: pixels compressed by shard_image_deflate
 };
+
+// Compresses an image's pixels into `deflated` at the shard's image_deflate_level (1..9), the
+// chunk ShardWriter then stores as is: worker threads call it so that compression runs in
+// parallel (add_image compresses otherwise, one image at a time).
+void shard_image_deflate(ShardImage& image, int deflate_level);
 
 struct ShardAudio {
   int frames = 0, bins = 0;
@@ -68,24 +74,34 @@ struct ShardHeader {
   int64_t num_samples = 0, num_tokens = 0, num_images = 0, num_audio = 0;
 };
 
-// Accumulates one shard in memory and writes it atomically (a temporary name, then rename), so a
-// file under the final name is always complete.
+// Writes one shard atomically: the file has a temporary name until finish() renames it into
+// place, and a writer destroyed without finish() removes it, so a file under the final name is
+// always complete. Images go into the file as they are added (the caller may free them at once: a
+// rank holds the images it has in flight, not a shard of them); samples and audio features are
+// kept and written by finish(). One caller at a time.
 class ShardWriter {
  public:
   ShardWriter(std::string path, ShardHeader header);
-  int64_t add_image(ShardImage image);  // returns the slot in this shard
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+  int64_t add_image(const ShardImage& image);  // returns the slot in this shard
   int64_t add_audio(ShardAudio audio);
   void add_sample(ShardSample sample);
-  // Writes the file and renames it into place; returns the final header (counts filled in).
+  // Writes the rest of the file and renames it into place; returns the final header (counts filled in).
   ShardHeader finish();
   int64_t num_samples() const { return static_cast<int64_t>(samples_.size()); }
 
  private:
-  std::string path_;
+  std::string path_, tmp_;
   ShardHeader header_;
-  std::vector<ShardImage> images_;
+  H5Handle file_, images_group_;
+  std::unique_ptr<H5RowAppender> rgb_, gray_;
+  std::vector<int64_t> image_table_;  // (channels, index in rgb or gray) per slot
+  std::vector<std::string> image_sha_;
   std::vector<ShardAudio> audio_;
   std::vector<ShardSample> samples_;
+  bool finished_ = false;
 };
 
 // Read access to one shard. Index datasets (offsets, metadata) are loaded at open; tokens, images

@@ -5,7 +5,8 @@
 # non-UTF-8 text, empty question, duplicate id, over-length); a run killed with SIGKILL and re-run
 # ends with the same checksums; a resumed run reads kept shards' work records instead of their
 # image files (deleted here) and rejects the same rows; images shared between train and validation
-# are reported; gzip image compression reads back to the same pixels; SIGTERM and Ctrl-C stop it.
+# are reported; 1 and 4 decode threads write the same bytes; gzip image compression reads back to
+# the same pixels; SIGTERM and Ctrl-C stop it.
 # Prints "N passed, M failed". Usage: preprocess_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
@@ -215,6 +216,16 @@ check "a quoted CSV answer keeps its comma, quotes and newline" \
 pp --preprocess.input "$work/sample/conversations.jsonl" --preprocess.output_dir "$work/msgs" >"$work/msgs.log" 2>&1
 check "HF message-list JSONL becomes samples" python3 -c "
 import json; m=json.load(open('$work/msgs/train/manifest.json')); assert m['format']=='messages_jsonl' and m['counts']['samples']==48, m['counts']"
+# Images enter a shard as they are decoded, in slot order whichever thread finishes first: the
+# same bytes with 1 and 4 decode threads (one shard holding every image of the sample set).
+for t in 1 4; do
+  pp --preprocess.input "$work/sample/conversations.jsonl" --preprocess.output_dir "$work/threads$t" \
+    --preprocess.threads $t --preprocess.samples_per_shard 64 >"$work/threads$t.log" 2>&1
+done
+check "1 and 4 decode threads write the same shard bytes" \
+  test "$(summary "$work/threads1/train/manifest.json")" = "$(summary "$work/threads4/train/manifest.json")"
+check "the one-shard run stored the sample set's images" python3 -c "
+import json; m=json.load(open('$work/threads4/train/manifest.json')); assert len(m['shards'])==1 and m['shards'][0]['images']>=8, m['shards']"
 
 # 6. omnitune-inspect SHARDS: counts, one sample back to text with its targets, its image as PNG.
 "$bin/omnitune-inspect" "$work/ranks1/train" --sample 17 --image-out "$work/s17.png" >"$work/inspect.log" 2>&1

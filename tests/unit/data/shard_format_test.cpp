@@ -1,6 +1,8 @@
 // Shard format v1: every field written by ShardWriter reads back identically (gray and RGB images,
 // audio, cross-shard media references, metadata strings, header attributes); files appear only
-// when complete; damaged, foreign and wrong-version files (also audio frame offsets) are clear errors.
+// when complete; images are written as they are added (the caller's buffers can go at once, raw or
+// deflated by worker threads, interleaved gray and RGB); damaged, foreign and wrong-version files
+// (also audio frame offsets) are clear errors.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -125,11 +127,42 @@ TEST(ShardFormat, EverythingWrittenReadsBackIdentically) {
   EXPECT_THROW(r->image(2), Error);
 }
 
+TEST(ShardFormat, ImagesStreamIntoTheFileAndReadBackInSlotOrder) {
+  for (int level : {0, 1, 6}) {
+    TempDir d;
+    const std::string path = (d.path / "s.h5").string();
+    ShardHeader h = header();
+    h.image_deflate_level = level;
+    std::vector<std::vector<uint8_t>> want;
+    std::vector<int> channels;
+    {
+      ShardWriter w(path, h);
+      for (int i = 0; i < 40; ++i) {
+        ShardImage im = image(i % 3 == 0 ? 1 : 3, static_cast<uint8_t>(i));
+        // Deflated by the caller (as the pipeline's threads do) for half of them.
+        if (level > 0 && i % 2 == 0) shard_image_deflate(im, level);
+        EXPECT_EQ(w.add_image(im), i);
+        want.push_back(im.pixels);
+        channels.push_back(im.channels);
+      }  // every ShardImage is gone before finish: the writer kept no pointer to it
+      w.add_sample(sample(4, 0));
+      EXPECT_EQ(w.finish().num_images, 40);
+    }
+    auto r = ShardReader::open(path);
+    for (int i = 0; i < 40; ++i) {
+      ShardImage got = r->image(i);
+      EXPECT_EQ(got.channels, channels[i]) << "level " << level << " slot " << i;
+      EXPECT_EQ(got.pixels, want[i]) << "level " << level << " slot " << i;
+    }
+  }
+}
+
 TEST(ShardFormat, FileAppearsOnlyWhenFinished) {
   TempDir d;
   const std::string path = (d.path / "shard-00000.h5").string();
   {
     ShardWriter w(path, header());
+    w.add_image(image(3, 1));  // already in the temporary file
     w.add_sample(sample(4, 0));
     // destroyed without finish(): nothing under the final name
   }
