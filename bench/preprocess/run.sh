@@ -152,6 +152,8 @@ for name in ("sample", "fixtures", "medpix"):
     print(f"  (floor with the output SHA-256 / python per core: {med['floor_decode_resize_sha256'] / med['python']:.2f}x "
           f"= the best ratio any writer of these shards could reach; omnitune reaches "
           f"{med['omnitune_1rank'] / med['floor_decode_resize_sha256']:.2f} of that floor)")
+    print(f"  (decode+resize floor / floor with the output SHA-256: "
+          f"{med['floor_decode_resize'] / med['floor_decode_resize_sha256']:.2f}x = the best floor ratio any writer of these shards could reach)")
 PY
 echo
 echo "omnitune 1-rank phase times (from its log):"
