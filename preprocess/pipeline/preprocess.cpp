@@ -28,6 +28,7 @@
 #include "core/sha256.h"
 #include "core/write_behind.h"
 #include "data/shard_format.h"
+#include "dist/topology.h"
 #include "parquet/parquet_file.h"
 #include "pipeline/media_work.h"
 #include "pipeline/source.h"
@@ -308,8 +309,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
   //    encode the rows and finish the shard. Rows only use items homed in their own or earlier
   //    shards, so after a wave every failure and slot its rows need is known. A rank holds the
   //    images its threads have in flight (and a shard's audio features), whatever the dataset size.
-  const int threads = s.threads > 0 ? static_cast<int>(s.threads)
-                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / size);
+  const int threads = s.threads > 0 ? static_cast<int>(s.threads) : topology_from_mpi(comm).cpus;
   std::map<std::string, std::string> what_of;
   for (const SourceRow& r : table.rows)
     for (const MediaSource& m : r.media)

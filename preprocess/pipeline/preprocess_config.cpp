@@ -45,7 +45,7 @@ void register_preprocess_config(ConfigSchema& s) {
          "image chunks in the shards: none (fastest reads; the default) or gzip (HDF5's standard deflate filter, applied as each shard is written; smaller shards, slower reads)",
          {"none", "gzip"}});
   s.add({"preprocess.image_compression_level", ConfigType::Int, "4", "zlib level 1..9 when image_compression is gzip", {}});
-  s.add({"preprocess.threads", ConfigType::Int, "0", "image and audio decode threads per rank; 0 = cores / ranks per node", {}});
+  s.add({"preprocess.threads", ConfigType::Int, "0", "image and audio decode threads per rank; 0 = the CPUs the rank is bound to, shared with the node's ranks bound to the same ones", {}});
 }
 
 PreprocessSettings preprocess_settings_from(const Config& c) {

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <thread>
 
 #include "core/error.h"
 #include "dist/mpi_comm.h"
@@ -30,8 +29,7 @@ int default_cpu_threads(const Topology& topo) {
     int n = std::atoi(omp);
     if (n > 0) return n;
   }
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, topo.local_size));
+  return topo.cpus;
 }
 
 DeviceChoice choose_device(const Topology& topo, const std::string& setting, int cpu_threads) {

@@ -24,7 +24,8 @@ struct DeviceChoice {
 // cuda requested without a usable GPU is an Error.
 DeviceChoice choose_device(const Topology& topo, const std::string& setting, int cpu_threads);
 
-// Threads per rank when not configured: OMP_NUM_THREADS if set, else cores / ranks on the node.
+// Threads per rank when not configured: OMP_NUM_THREADS if set, else the rank's share of the CPUs
+// it is bound to (Topology::cpus).
 int default_cpu_threads(const Topology& topo);
 
 // The world communicator for `device`: MpiComm for CPU, NcclComm for CUDA (backend: auto | mpi |

@@ -18,7 +18,7 @@ void register_dist_config(ConfigSchema& s) {
          "compute device: cuda:<local rank> when CUDA is usable, else cpu; auto picks",
          {"auto", "cpu", "cuda"}});
   s.add({"distributed.cpu_threads", ConfigType::Int, "0",
-         "intra-op threads per rank on CPU; 0 = OMP_NUM_THREADS if set, else cores / ranks per node", {}});
+         "intra-op threads per rank on CPU; 0 = OMP_NUM_THREADS if set, else the CPUs the rank is bound to, shared with the node's ranks bound to the same ones", {}});
   s.add({"distributed.collective_timeout_s", ConfigType::Float, "600",
          "watchdog: a collective running longer than this aborts the job naming op, group and rank", {}});
   s.add({"distributed.slurm_check", ConfigType::String, "warn",

@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "core/error.h"
 #include "dist/mpi_check.h"
@@ -47,12 +49,31 @@ Topology topology_from_mpi(MPI_Comm world) {
   MPI_CHECK(MPI_Bcast(pair, 2, MPI_INT, 0, node_comm));
   t.node_rank = pair[0];
   t.num_nodes = pair[1];
+
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  if (sched_getaffinity(0, sizeof mine, &mine) != 0) {  // unknown: every online CPU
+    const int online = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int c = 0; c < online && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine);
+  }
+  std::vector<cpu_set_t> masks(static_cast<size_t>(t.local_size));
+  MPI_CHECK(MPI_Allgather(&mine, sizeof mine, MPI_BYTE, masks.data(), sizeof mine, MPI_BYTE, node_comm));
+  t.cpus = cpus_per_rank(masks, t.local_rank);
   MPI_CHECK(MPI_Comm_free(&node_comm));
 
   char host[256] = {0};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
   t.host = host;
   return t;
+}
+
+int cpus_per_rank(const std::vector<cpu_set_t>& node_masks, int local_rank) {
+  OT_CHECK(local_rank >= 0 && local_rank < static_cast<int>(node_masks.size()), "local rank ", local_rank, " of ",
+           node_masks.size());
+  const cpu_set_t& mine = node_masks[static_cast<size_t>(local_rank)];
+  int sharing = 0;
+  for (const cpu_set_t& m : node_masks) sharing += CPU_EQUAL(&m, &mine) ? 1 : 0;
+  return std::max(1, CPU_COUNT(&mine) / sharing);
 }
 
 namespace {

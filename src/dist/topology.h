@@ -4,6 +4,7 @@
 #pragma once
 
 #include <mpi.h>
+#include <sched.h>
 
 #include <functional>
 #include <string>
@@ -19,7 +20,15 @@ struct Topology {
   int node_rank = 0;    // index of this node, 0 .. num_nodes-1, ordered by lowest world rank
   int num_nodes = 1;
   std::string host;     // this node's hostname
+  int cpus = 1;         // CPUs for this rank's threads (cpus_per_rank)
 };
+
+// The CPUs a rank should run its threads on: those it may run on (its affinity mask), divided
+// among the node's ranks that have the very same mask. A binding launcher (srun --cpus-per-task,
+// mpirun --bind-to core) gives each rank its own CPUs; an unbound one gives every rank the whole
+// node or job cgroup, to share. Not std::thread::hardware_concurrency(): that counts every online
+// CPU of the node, also those SLURM did not allot to the job. At least 1.
+int cpus_per_rank(const std::vector<cpu_set_t>& node_masks, int local_rank);
 
 // Computes the topology over `world` (collective: every rank must call it).
 Topology topology_from_mpi(MPI_Comm world);

@@ -1,8 +1,12 @@
 // DeviceMesh under mpirun: DP and TP groups have the documented membership (TP innermost), and
 // collectives inside each group reduce over exactly those ranks. Under 4 ranks this is the 2x2
-// mesh; under 2 ranks, 1x2 and 2x1.
+// mesh; under 2 ranks, 1x2 and 2x1. Also the topology's CPUs per rank: the node's ranks together
+// ask for no more CPUs than the node has (bound under -np 2, oversubscribed under -np 4).
 #include <gtest/gtest.h>
 #include <mpi.h>
+#include <sched.h>
+
+#include <thread>
 
 #include "core/error.h"
 #include "dist/device_mesh.h"
@@ -50,6 +54,18 @@ void check_mesh(int tp) {
 }
 
 }  // namespace
+
+TEST(Topology, RanksOfANodeShareItsCpusWithoutOversubscribing) {
+  const Topology& t = topo();
+  cpu_set_t mine;
+  ASSERT_EQ(sched_getaffinity(0, sizeof mine, &mine), 0);
+  EXPECT_GE(t.cpus, 1);
+  EXPECT_LE(t.cpus, CPU_COUNT(&mine));  // never more than this rank may run on
+  int total = 0;
+  MPI_Allreduce(&t.cpus, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);  // one node here
+  const int online = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_LE(total, std::max(online, t.world_size)) << "at least one thread per rank when oversubscribed";
+}
 
 TEST(DeviceMesh, PureDataParallel) { check_mesh(1); }
 

@@ -1,5 +1,5 @@
 // Single-process tests of the distributed layer's pure parts: SLURM cross-check against fake
-// environments, mesh shape resolution, stop signals, the watchdog's timeout path, log format.
+// environments, CPUs per rank from affinity masks, mesh shape resolution, stop signals, the watchdog's timeout path, log format.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "core/error.h"
 #include "core/log.h"
 #include "dist/device_mesh.h"
 #include "dist/stop_signal.h"
@@ -40,6 +41,38 @@ Topology topo(int rank, int size, int local, int local_size, int node, int nodes
 }
 
 }  // namespace
+
+static cpu_set_t cpus(std::initializer_list<int> ids) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  for (int c : ids) CPU_SET(c, &s);
+  return s;
+}
+
+TEST(CpusPerRank, BoundRanksUseTheirOwnCpus) {
+  // srun --cpus-per-task=4: each rank bound to its own 4 CPUs of a 16-CPU node.
+  std::vector<cpu_set_t> m{cpus({0, 1, 2, 3}), cpus({4, 5, 6, 7})};
+  EXPECT_EQ(cpus_per_rank(m, 0), 4);
+  EXPECT_EQ(cpus_per_rank(m, 1), 4);
+  // mpirun --bind-to core: one each.
+  std::vector<cpu_set_t> cores{cpus({0}), cpus({1})};
+  EXPECT_EQ(cpus_per_rank(cores, 1), 1);
+}
+
+TEST(CpusPerRank, UnboundRanksShareTheirCpus) {
+  // An unbound launch inside an 8-CPU job cgroup: 4 ranks with the same mask get 2 each, not the
+  // node's online CPU count.
+  std::vector<cpu_set_t> m(4, cpus({0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(cpus_per_rank(m, 3), 2);
+  // Oversubscribed (4 ranks, 2 CPUs): at least one thread.
+  std::vector<cpu_set_t> over(4, cpus({0, 1}));
+  EXPECT_EQ(cpus_per_rank(over, 0), 1);
+  // Mixed: two ranks share CPUs 0-5, a third is bound to 6-7.
+  std::vector<cpu_set_t> mixed{cpus({0, 1, 2, 3, 4, 5}), cpus({0, 1, 2, 3, 4, 5}), cpus({6, 7})};
+  EXPECT_EQ(cpus_per_rank(mixed, 0), 3);
+  EXPECT_EQ(cpus_per_rank(mixed, 2), 2);
+  EXPECT_THROW(cpus_per_rank(mixed, 3), InternalError);  // a caller bug, not a user error
+}
 
 TEST(SlurmCrossCheck, AgreeingSrunStepHasNoMismatch) {
   FakeEnv env{{{"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "5"}, {"SLURM_NTASKS", "8"},
