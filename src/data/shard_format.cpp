@@ -14,6 +14,28 @@
 
 namespace omnitune {
 
+namespace {
+// The header's root attributes (besides the schema version, read first, and the rescale factor,
+// a 1-element list): one list for the writer and the reader.
+template <typename T>
+struct Attr {
+  const char* name;
+  T ShardHeader::*field;
+};
+const Attr<int64_t> kIntAttrs[] = {
+    {"shard_index", &ShardHeader::shard_index},   {"num_shards", &ShardHeader::num_shards},
+    {"image_height", &ShardHeader::image_height}, {"image_width", &ShardHeader::image_width},
+    {"image_do_normalize", &ShardHeader::do_normalize}, {"num_samples", &ShardHeader::num_samples},
+    {"num_tokens", &ShardHeader::num_tokens},     {"num_images", &ShardHeader::num_images},
+    {"num_audio", &ShardHeader::num_audio}};
+const Attr<std::string> kStringAttrs[] = {
+    {"split", &ShardHeader::split},       {"model_family", &ShardHeader::model_family},
+    {"tokenizer_sha256", &ShardHeader::tokenizer_sha256}, {"producer", &ShardHeader::producer},
+    {"config_sha256", &ShardHeader::config_sha256}};
+const Attr<std::vector<double>> kDoublesAttrs[] = {{"image_mean", &ShardHeader::image_mean},
+                                                   {"image_std", &ShardHeader::image_std}};
+}  // namespace
+
 void shard_image_deflate(ShardImage& image, int deflate_level) {
   image.deflated = h5_deflate_row(image.pixels.data(), image.pixels.size(), deflate_level);
 }
@@ -132,23 +154,10 @@ ShardHeader ShardWriter::finish() {
     header_.num_audio = static_cast<int64_t>(audio_.size());
     hid_t root = f.id();
     h5_attr_write(root, "omnitune_schema_version", header_.schema_version);
-    h5_attr_write(root, "shard_index", header_.shard_index);
-    h5_attr_write(root, "num_shards", header_.num_shards);
-    h5_attr_write(root, "split", header_.split);
-    h5_attr_write(root, "model_family", header_.model_family);
-    h5_attr_write(root, "tokenizer_sha256", header_.tokenizer_sha256);
-    h5_attr_write(root, "producer", header_.producer);
-    h5_attr_write(root, "config_sha256", header_.config_sha256);
-    h5_attr_write(root, "image_height", header_.image_height);
-    h5_attr_write(root, "image_width", header_.image_width);
+    for (const auto& a : kIntAttrs) h5_attr_write(root, a.name, header_.*a.field);
+    for (const auto& a : kStringAttrs) h5_attr_write(root, a.name, header_.*a.field);
+    for (const auto& a : kDoublesAttrs) h5_attr_write(root, a.name, header_.*a.field);
     h5_attr_write(root, "image_rescale_factor", std::vector<double>{header_.rescale_factor});
-    h5_attr_write(root, "image_do_normalize", header_.do_normalize);
-    h5_attr_write(root, "image_mean", header_.image_mean);
-    h5_attr_write(root, "image_std", header_.image_std);
-    h5_attr_write(root, "num_samples", header_.num_samples);
-    h5_attr_write(root, "num_tokens", header_.num_tokens);
-    h5_attr_write(root, "num_images", header_.num_images);
-    h5_attr_write(root, "num_audio", header_.num_audio);
     std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
     OT_REQUIRE(H5Fflush(f.id(), H5F_SCOPE_GLOBAL) >= 0, "HDF5: flushing ", tmp_, " failed (disk full?)");
   }
@@ -170,23 +179,10 @@ std::unique_ptr<ShardReader> ShardReader::open(const std::string& path) {
   h.schema_version = h5_attr_int(root, "omnitune_schema_version");
   OT_REQUIRE(h.schema_version == kShardSchemaVersion, path, " has shard schema version ", h.schema_version,
              " but this build reads version ", kShardSchemaVersion, ": re-run omnitune-preprocess");
-  h.shard_index = h5_attr_int(root, "shard_index");
-  h.num_shards = h5_attr_int(root, "num_shards");
-  h.split = h5_attr_string(root, "split");
-  h.model_family = h5_attr_string(root, "model_family");
-  h.tokenizer_sha256 = h5_attr_string(root, "tokenizer_sha256");
-  h.producer = h5_attr_string(root, "producer");
-  h.config_sha256 = h5_attr_string(root, "config_sha256");
-  h.image_height = h5_attr_int(root, "image_height");
-  h.image_width = h5_attr_int(root, "image_width");
+  for (const auto& a : kIntAttrs) h.*a.field = h5_attr_int(root, a.name);
+  for (const auto& a : kStringAttrs) h.*a.field = h5_attr_string(root, a.name);
+  for (const auto& a : kDoublesAttrs) h.*a.field = h5_attr_doubles(root, a.name);
   h.rescale_factor = h5_attr_doubles(root, "image_rescale_factor").at(0);
-  h.do_normalize = h5_attr_int(root, "image_do_normalize");
-  h.image_mean = h5_attr_doubles(root, "image_mean");
-  h.image_std = h5_attr_doubles(root, "image_std");
-  h.num_samples = h5_attr_int(root, "num_samples");
-  h.num_tokens = h5_attr_int(root, "num_tokens");
-  h.num_images = h5_attr_int(root, "num_images");
-  h.num_audio = h5_attr_int(root, "num_audio");
   r->token_offset_ = h5_read_all<int64_t>(root, "/samples/token_offset");
   r->media_offset_ = h5_read_all<int64_t>(root, "/samples/media_offset");
   r->media_ref_ = h5_read_all<int64_t>(root, "/samples/media_ref");
