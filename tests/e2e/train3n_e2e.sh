@@ -18,14 +18,7 @@ source "$(dirname "$0")/lib.sh"
 mpi="mpirun -np 2 --oversubscribe"
 export OMP_NUM_THREADS=1
 
-"$bin/omnitune-make-sample" --out "$work/sample" --spoken 1 >"$work/sample.log" 2>&1
-"$bin/omnitune-init-model" --preset tiny-3n --out "$work/model" --tokenizer "$work/sample/tokenizer/tokenizer.model" \
-  --dtype float32 >"$work/init.log" 2>&1
-for split in train validation; do
-  SAMPLE_DIR="$work/sample" MODEL_DIR="$work/model" SHARDS_DIR="$work/shards" \
-    $mpi "$bin/omnitune-preprocess" --config "$src/configs/preprocess_sample_3n.yaml" --preprocess.split "$split" \
-    --preprocess.input "$work/sample/spoken_$split.jsonl" >"$work/pre-$split.log" 2>&1
-done
+sample_shards tiny-3n preprocess_sample_3n.yaml spoken_ --spoken 1
 check "spoken-question shards exist" test -f "$work/shards/train/manifest.json" -a -f "$work/shards/validation/manifest.json"
 export MODEL_DIR="$work/model" SHARDS_DIR="$work/shards"
 train() { RUN_DIR="$1" $mpi "$bin/omnitune-train" --config "$src/configs/$2" "${@:3}"; }

@@ -16,14 +16,7 @@ mpi="mpirun -np 2 --oversubscribe"
 export OMP_NUM_THREADS=1
 
 # Data and model, as the quickstart makes them.
-"$bin/omnitune-make-sample" --out "$work/sample" >"$work/sample.log" 2>&1
-"$bin/omnitune-init-model" --preset tiny-vlm --out "$work/model" --tokenizer "$work/sample/tokenizer/tokenizer.model" \
-  --dtype float32 >"$work/init.log" 2>&1
-for split in train validation; do
-  SAMPLE_DIR="$work/sample" MODEL_DIR="$work/model" SHARDS_DIR="$work/shards" \
-    $mpi "$bin/omnitune-preprocess" --config "$src/configs/preprocess_sample.yaml" --preprocess.split "$split" \
-    --preprocess.input "$work/sample/$split.jsonl" >"$work/pre-$split.log" 2>&1
-done
+sample_shards tiny-vlm preprocess_sample.yaml ""
 check "sample shards exist" test -f "$work/shards/train/manifest.json" -a -f "$work/shards/validation/manifest.json"
 export MODEL_DIR="$work/model" SHARDS_DIR="$work/shards"
 train() { RUN_DIR="$1" $mpi "$bin/omnitune-train" --config "$src/configs/$2" "${@:3}"; }
