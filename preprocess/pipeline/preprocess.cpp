@@ -195,6 +195,28 @@ struct Progress {
   }
 };
 
+// The header of shard k of n, made anew by this run.
+ShardHeader new_shard_header(const PreprocessSettings& s, const ModelInfo& model, const std::string& config_sha256,
+                             int64_t k, int64_t n) {
+  ShardHeader hdr;
+  hdr.shard_index = k;
+  hdr.num_shards = n;
+  hdr.split = s.split;
+  hdr.model_family = model.family;
+  hdr.tokenizer_sha256 = model.tokenizer_sha256;
+  hdr.producer = kProducer;
+  hdr.config_sha256 = config_sha256;
+  const ImageProcessorConfig& proc = model.media.image;
+  hdr.image_height = proc.height;
+  hdr.image_width = proc.width;
+  hdr.rescale_factor = image_processor_effective_rescale(proc);  // 1 when do_rescale is false
+  hdr.do_normalize = proc.do_normalize ? 1 : 0;
+  hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
+  hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
+  hdr.image_deflate_level = s.image_deflate_level;
+  return hdr;
+}
+
 }  // namespace
 
 PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg, MPI_Comm comm) {
@@ -338,23 +360,7 @@ PreprocessSummary preprocess_run(const PreprocessSettings& s, const Config& cfg,
     std::unique_ptr<ShardWriter> w;  // my shard, when it is made anew
     if (have && !kept.count(k)) {
       to_decode = homed_in[k];
-      ShardHeader hdr;
-      hdr.shard_index = k;
-      hdr.num_shards = n_shards;
-      hdr.split = s.split;
-      hdr.model_family = model.family;
-      hdr.tokenizer_sha256 = model.tokenizer_sha256;
-      hdr.producer = kProducer;
-      hdr.config_sha256 = chash;
-      const ImageProcessorConfig& proc = model.media.image;
-      hdr.image_height = proc.height;
-      hdr.image_width = proc.width;
-      hdr.rescale_factor = image_processor_effective_rescale(proc);  // 1 when do_rescale is false
-      hdr.do_normalize = proc.do_normalize ? 1 : 0;
-      hdr.image_mean = {proc.mean[0], proc.mean[1], proc.mean[2]};
-      hdr.image_std = {proc.std[0], proc.std[1], proc.std[2]};
-      hdr.image_deflate_level = s.image_deflate_level;
-      w = std::make_unique<ShardWriter>(file.string(), hdr);
+      w = std::make_unique<ShardWriter>(file.string(), new_shard_header(s, model, chash, k, n_shards));
     }
     std::vector<ShardAudio> clips(to_decode.size());
     std::vector<int64_t> image_slot(to_decode.size(), -1);  // where the writer put each image

@@ -58,8 +58,7 @@ void h5_write_strings(hid_t parent, const std::string& name, const std::vector<s
 class H5RowAppender {
  public:
   H5RowAppender(hid_t parent, std::string name, std::vector<hsize_t> row_dims, int deflate_level);
-  size_t row_bytes() const { return row_bytes_; }
-  // Appends one row of row_bytes() bytes; returns its index.
+  // Appends one row (the product of row_dims bytes); returns its index.
   hsize_t append(const uint8_t* row);
   // Appends a row compressed by h5_deflate_row at this appender's level.
   hsize_t append_deflated(const std::vector<uint8_t>& packed);
