@@ -12,7 +12,6 @@
 # Usage (root): scripts/check-libtorch2.sh [extra ctest arguments, e.g. -L unit]
 # Environment:
 #   OMNITUNE_TRIXIE_ROOT  the root folder (default /var/cache/omnitune/trixie-root)
-#   OMNITUNE_SHARED_DIR   the shared folder the tests read fixtures from (default: ../shared)
 #   OMNITUNE_DEBIAN_MIRROR  Debian mirror (default: the one this machine's apt uses)
 #   OMNITUNE_JOBS         build jobs (default: nproc)
 set -euo pipefail
@@ -41,7 +40,6 @@ PACKAGES=(
 SUITE=trixie
 
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-shared=${OMNITUNE_SHARED_DIR:-$(dirname "$src")/shared}
 root=${OMNITUNE_TRIXIE_ROOT:-/var/cache/omnitune/trixie-root}
 jobs=${OMNITUNE_JOBS:-$(nproc)}
 build_in_root=/var/cache/omnitune-build   # build folder and ccache, inside the root
@@ -55,8 +53,6 @@ step_start() { step_t=$(date +%s); say "$1 ..."; }
 step_done() { say "$1 done in $(( $(date +%s) - step_t )) s"; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (debootstrap, chroot and mount need it)"
-[ -d "$shared/fixtures" ] || die "$shared/fixtures not found: the tests read fixtures from ../shared" \
-  "beside the source tree; set OMNITUNE_SHARED_DIR"
 mkdir -p "$(dirname "$root")"
 
 # One run at a time per root: two CI runs on one machine share it. (Commands run in the root get
@@ -161,8 +157,6 @@ do_mount "$root/sys" -t sysfs -o ro sysfs
 do_mount "$root/dev/shm" -t tmpfs -o mode=1777 tmpfs
 do_mount "$root/src" --bind "$src"
 mount -o remount,bind,ro "$root/src"
-do_mount "$root/shared" --bind "$shared"              # tests read /src/../shared/fixtures
-mount -o remount,bind,ro "$root/shared"
 
 # --- 3. build and test inside the root ---------------------------------------------------------
 # Runs a bash script inside the root with a clean environment; BUILD and JOBS are set for it.

@@ -8,7 +8,7 @@
 // implementation that writes the same shards can beat it.
 //   preprocess_floor --extract PARQUET COLUMN OUTDIR
 // Writes the distinct images of a Parquet image column (raw bytes or the HF struct<bytes, path>) as files, for the
-// bench's set of real MedPix images (../shared/fixtures/medpix/sample.parquet).
+// bench's set of real MedPix images (tests/fixtures/medpix/sample.parquet).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

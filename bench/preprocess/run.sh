@@ -5,7 +5,7 @@
 # baseline doing the same per image: SHA-256, Pillow decode + EXIF + BILINEAR resize, h5py write
 # (python_baseline.py, Debian python3-pil + python3-h5py). All measured in the same run,
 # interleaved, medians of a few repetitions (the machine is noisy). Two data sets: the images of
-# omnitune-make-sample's sample set and the fixture images (../shared/fixtures/images), each
+# omnitune-make-sample's sample set and the fixture images (tests/fixtures/images), each
 # repeated as distinct files (a PNG tEXt / JPEG COM marker changes the bytes, not the pixels) so
 # dedup does not collapse them. Target size: Gemma 3's 896x896.
 # A third set is the reference workload's own images: the 6 distinct MedPix PNGs of the fixture
@@ -21,7 +21,7 @@ if [ "${1:-}" = "--tiny" ]; then tiny=1; shift; fi
 build=${1:-$root/build/cpu}
 bin=$build/bin
 floor=$build/bench/preprocess_floor
-fixtures="$root/../shared/fixtures"
+fixtures="$root/tests/fixtures"
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 for need in "$bin/omnitune-preprocess" "$bin/omnitune-make-sample" "$bin/omnitune-init-model" "$floor"; do

@@ -3,13 +3,32 @@
 #include <cstdio>
 #include <string>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "dist/runtime.h"
 #include "sample/sample_dataset.h"
 
 using namespace omnitune;
 
+constexpr const char* kUsage =
+    "usage: omnitune-make-sample --out DIR [--train N] [--validation N] [--seed S] [--audio 1] [--spoken 1]\n"
+    "\n"
+    "Writes the synthetic MedPix-format sample dataset: JSONL rows, real JPEG/PNG images, WAV clips\n"
+    "and a SentencePiece tokenizer trained on its text.\n"
+    "\n"
+    "  --out DIR         the folder to write\n"
+    "  --train N         training rows (default 48)\n"
+    "  --validation N    validation rows (default 16)\n"
+    "  --seed S          generator seed (default 1234)\n"
+    "  --audio 1         also an audio clip per row\n"
+    "  --spoken 1        also spoken-question splits (espeak-ng clips)\n"
+    "  -h, --help        print this help and exit\n";
+
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
     SampleOptions opt;
     for (int i = 1; i < ac; ++i) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/sha256.h"
 #include "data/shard_format.h"
@@ -52,6 +53,17 @@ std::string readable(const SentencePiece& sp, const std::vector<int32_t>& ids) {
 }  // namespace
 
 int inspect_shards_main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::printf("usage: omnitune-inspect SPLIT_DIR [--sample N] [--image-out FILE] [--tokenizer FILE]\n\n"
+                "Prints a preprocessed split's counts and sample N (default 0) decoded back to text with its\n"
+                "training targets.\n\n"
+                "  --sample N        the sample to show (default 0)\n"
+                "  --image-out FILE  write its image as PNG\n"
+                "  --tokenizer FILE  the tokenizer to decode with (default: the one the split records;\n"
+                "                    it must have the same SHA-256)\n"
+                "  -h, --help        print this help and exit\n");
+    return 0;
+  }
   const fs::path dir = argv[1];
   int64_t index = 0;
   std::string image_out, tokenizer;

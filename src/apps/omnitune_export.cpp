@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/device_mesh.h"
@@ -25,7 +26,27 @@
 using namespace omnitune;
 namespace fs = std::filesystem;
 
+constexpr const char* kUsage =
+    "usage: omnitune-export --checkpoint PATH --out DIR [--format hf|peft|merged] [--dtype bfloat16|float32]\n"
+    "       omnitune-export --model GEMMA3N_DIR --submodel e2b|\"ffn=W[,W...];skip=i[,i...]\" --out DIR\n"
+    "\n"
+    "Writes a training checkpoint in Hugging Face formats, on any number of ranks; the run's config\n"
+    "comes from the checkpoint itself. Or slices a Gemma 3n checkpoint into a MatFormer sub-model.\n"
+    "\n"
+    "  --checkpoint PATH  RUN_DIR/checkpoints (its LATEST) or one checkpoint folder\n"
+    "  --out DIR          the directory to write\n"
+    "  --format F         hf (full model), peft (LoRA adapter; default for LoRA runs) or merged\n"
+    "                     (LoRA folded into the base weights)\n"
+    "  --dtype D          bfloat16 (default) or float32\n"
+    "  --model DIR        with --submodel: the Gemma 3n model directory to slice\n"
+    "  --submodel SPEC    e2b, or ffn= widths and skip= layers (docs/models.md)\n"
+    "  -h, --help         print this help and exit\n";
+
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   return run_main(argc, argv, [](MpiRuntime& rt, int ac, char** av) {
     std::string ckpt, out, format, dtype = "bfloat16", model, submodel;
     for (int i = 1; i < ac; ++i) {

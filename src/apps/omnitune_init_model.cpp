@@ -15,6 +15,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "dist/runtime.h"
 #include "model/gemma3_model.h"
@@ -59,7 +60,24 @@ int init_gemma3n(const std::string& preset, const std::string& out, const std::s
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: omnitune-init-model --preset PRESET --out DIR [--tokenizer FILE] [--dtype bfloat16|float32] [--seed S]\n"
+    "\n"
+    "Writes a random-weight Gemma 3 or Gemma 3n model directory (config.json, model.safetensors,\n"
+    "preprocessor_config.json) with the exact tensor shapes of the preset.\n"
+    "\n"
+    "  --preset PRESET   4b, 1b, bench-1024, tiny, tiny-vlm, small-vlm (Gemma 3); tiny-3n, e2b, e4b (Gemma 3n)\n"
+    "  --out DIR         the model directory to write\n"
+    "  --tokenizer FILE  size the vocabulary and special ids to this SentencePiece model (copied into DIR)\n"
+    "  --dtype D         bfloat16 (default) or float32\n"
+    "  --seed S          weight seed (default 1)\n"
+    "  -h, --help        print this help and exit\n";
+
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
     std::string preset, out, dtype = "bfloat16", tokenizer;
     uint64_t seed = 1;
@@ -70,11 +88,12 @@ int main(int argc, char** argv) {
       else if (f == "--dtype") dtype = av[i + 1];
       else if (f == "--seed") seed = std::stoull(av[i + 1]);
       else if (f == "--tokenizer") tokenizer = av[i + 1];
-      else OT_FAIL("unknown option ", f);
+      else OT_FAIL("unknown option ", f, " (omnitune-init-model --help lists them)");
     }
+    OT_REQUIRE(ac % 2 == 1, "option ", av[ac - 1], " needs a value");
     OT_REQUIRE(!preset.empty() && !out.empty(),
                "usage: omnitune-init-model --preset 4b|1b|bench-1024|tiny|tiny-vlm|small-vlm|tiny-3n|e2b|e4b --out DIR "
-               "[--tokenizer FILE]");
+               "[--tokenizer FILE] (--help for more)");
     OT_REQUIRE(dtype == "bfloat16" || dtype == "float32", "--dtype must be bfloat16 or float32, got ", dtype);
     std::filesystem::create_directories(out);
     if (gemma3n_is_preset(preset)) return init_gemma3n(preset, out, tokenizer, dtype, seed);

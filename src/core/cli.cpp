@@ -4,6 +4,8 @@
 
 #include "core/error.h"
 
+#include <cstring>
+
 namespace omnitune {
 namespace {
 
@@ -71,6 +73,12 @@ CliArgs parse_cli(int argc, const char* const* argv) {
     }
   }
   return args;
+}
+
+bool help_requested(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return true;
+  return false;
 }
 
 std::string cli_usage(const std::string& program, const std::string& summary) {

@@ -24,4 +24,8 @@ CliArgs parse_cli(int argc, const char* const* argv);
 // The --help text: `summary` (what the program does) and the options above.
 std::string cli_usage(const std::string& program, const std::string& summary);
 
+// For programs with their own option parsing: true when any argument is --help or -h. Such a
+// program prints its usage to stdout and exits 0 before parsing anything else.
+bool help_requested(int argc, const char* const* argv);
+
 }  // namespace omnitune

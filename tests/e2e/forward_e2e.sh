@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # omnitune-forward against the fixture references, through files as a user would run it:
 #   - Gemma 3 (gemma3-tiny-ref): multimodal prompt with token types -> logits within 1e-4;
-#   - Gemma 3n (gemma3n-tiny-ref): a text batch longer than the sliding window -> logits within 1e-4
+#   - Gemma 3n (gemma3n-tiny-ref-small): a text batch longer than the sliding window -> logits within 1e-4
 #     and 4 greedy tokens on the KV cache equal to the reference's; a prompt mixing audio (log-mel
 #     features + mask) and image soft tokens with hard vision/audio ids -> logits within 1e-4;
 #   - omnitune-export --submodel slices the Gemma 3n fixture; the result runs in omnitune-forward;
@@ -10,7 +10,7 @@
 # Prints "N passed, M failed". Usage: forward_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-fx=$src/../shared/fixtures
+fx=$src/tests/fixtures
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 py=/usr/bin/python3  # Debian's, with numpy
@@ -69,7 +69,7 @@ check "Gemma 3: omnitune-forward runs" fwd --model "$g3" --inputs "$work/g3-in.s
 check "Gemma 3: multimodal logits within 1e-4" st close "$work/g3-out.safetensors" logits "$g3/reference.safetensors" logits 1e-4
 
 # ---- Gemma 3n
-g3n=$fx/gemma3n-tiny-ref
+g3n=$fx/gemma3n-tiny-ref-small
 st pick "$work/text-in.safetensors" "$g3n/reference.safetensors" input_ids=text.input_ids
 check "Gemma 3n: text batch with 4 greedy tokens runs" \
   fwd --model "$g3n" --inputs "$work/text-in.safetensors" --out "$work/text-out.safetensors" --greedy-new-tokens 4

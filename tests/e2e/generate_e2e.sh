@@ -7,7 +7,7 @@ set -u
 bin=$1; src=$2
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
-fixtures="$src/../shared/fixtures/images"
+fixtures="$src/tests/fixtures/images"
 
 if [ ! -d "$fixtures" ]; then echo "FAIL: shared fixtures missing at $fixtures"; echo "0 passed, 1 failed"; exit 1; fi
 python3 - "$work/corpus.txt" <<'PY'

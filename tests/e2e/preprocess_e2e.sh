@@ -10,7 +10,7 @@
 # Prints "N passed, M failed". Usage: preprocess_e2e.sh BIN_DIR SRC_DIR
 set -u
 bin=$1; src=$2
-fixtures="$src/../shared/fixtures"
+fixtures="$src/tests/fixtures"
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1

@@ -235,7 +235,7 @@ expect_error "global batch not divisible" "is not a multiple of dataloader.micro
   train "$work/e1" tiny_lora_sample.yaml --step_scheduler.global_batch_size 7
 expect_error "global batch larger than the data" "fewer than one global batch" \
   train "$work/e2" tiny_lora_sample.yaml --step_scheduler.global_batch_size 96
-mkdir -p "$work/othertok" && cp "$work/model"/* "$work/othertok/" && cp "$src/../shared/fixtures/gemma3-tokenizer/tokenizer.model" "$work/othertok/"
+mkdir -p "$work/othertok" && cp "$work/model"/* "$work/othertok/" && cp "$src/tests/fixtures/gemma3-tokenizer/tokenizer.model" "$work/othertok/"
 expect_error "shards of another tokenizer" "re-run omnitune-preprocess with this model's tokenizer" \
   env MODEL_DIR="$work/othertok" RUN_DIR="$work/e3" $mpi "$bin/omnitune-train" --config "$src/configs/tiny_lora_sample.yaml"
 expect_error "LoRA matching nothing" "nothing would train" \

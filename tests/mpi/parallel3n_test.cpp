@@ -1,4 +1,4 @@
-// The Gemma 3n training engine (issue 9) on the fixture model (../shared/fixtures/gemma3n-tiny-ref:
+// The Gemma 3n training engine (issue 9) on the fixture model (tests/fixtures/gemma3n-tiny-ref-small:
 // AltUp, Laurel, PLE, KV sharing, sparsity, Conformer, MobileNetV5). First its unit-by-unit
 // backward against plain autograd through the whole model on one rank: every parameter's gradient,
 // with and without activation checkpointing (per-layer inputs and shared K/V carry gradients across
@@ -22,7 +22,7 @@ using namespace omnitune::ptest;
 
 namespace {
 
-const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/gemma3n-tiny-ref";
+const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3n-tiny-ref-small";
 
 struct Fixture3n {
   // The fixture's config, and the same model with activation sparsity off (see the mesh tests).
@@ -249,7 +249,8 @@ RunResult run_on(const Gemma3nConfig& cfg, Mesh m, const Variant& v, const std::
   return train(*group, m.dp, m.tp, v, workload3n(cfg, w, v));
 }
 
-void compare(const RunResult& got, const RunResult& ref, double tol, const std::string& what) {
+// `tol` bounds the losses and parameters, `norm_tol` the gradient norms (by default the same).
+void compare(const RunResult& got, const RunResult& ref, double tol, double norm_tol, const std::string& what) {
   double wl = 0, wn = 0, wp = 0;
   std::string worst_param;
   ASSERT_EQ(got.losses.size(), ref.losses.size());
@@ -257,7 +258,7 @@ void compare(const RunResult& got, const RunResult& ref, double tol, const std::
     wl = std::max(wl, rel(got.losses[s], ref.losses[s]));
     wn = std::max(wn, rel(got.norms[s], ref.norms[s]));
     EXPECT_LT(rel(got.losses[s], ref.losses[s]), tol) << what << " step " << s;
-    EXPECT_LT(rel(got.norms[s], ref.norms[s]), tol) << what << " step " << s;
+    EXPECT_LT(rel(got.norms[s], ref.norms[s]), norm_tol) << what << " step " << s;
   }
   ASSERT_EQ(got.params.size(), ref.params.size());
   for (const auto& [name, want] : ref.params) {
@@ -269,18 +270,19 @@ void compare(const RunResult& got, const RunResult& ref, double tol, const std::
     EXPECT_LT(d, tol) << what << " parameter " << name;
   }
   if (MpiComm::world()->rank() == 0)
-    std::printf("  %-24s worst relative diff: loss %.2e, grad norm %.2e, params %.2e (%s) (tolerance %.0e)\n",
-                what.c_str(), wl, wn, wp, worst_param.c_str(), tol);
+    std::printf("  %-24s worst relative diff: loss %.2e, grad norm %.2e, params %.2e (%s) (tolerance %.0e, norms %.0e)\n",
+                what.c_str(), wl, wn, wp, worst_param.c_str(), tol, norm_tol);
 }
 
 void check_all_meshes(const Gemma3nConfig& cfg, const std::string& name, const Variant& v,
-                      const std::map<std::string, at::Tensor>& w, double tol) {
+                      const std::map<std::string, at::Tensor>& w, double tol, double norm_tol = 0) {
+  if (norm_tol == 0) norm_tol = tol;
   RunResult ref = run_on(cfg, Mesh{1, 1}, v, w);
   if (v.steps > 1) {
     EXPECT_LT(ref.losses.back(), ref.losses.front()) << name << ": the run must learn";
   }
   for (Mesh m : meshes())
-    compare(run_on(cfg, m, v, w), ref, tol, name + " dp" + std::to_string(m.dp) + " tp" + std::to_string(m.tp));
+    compare(run_on(cfg, m, v, w), ref, tol, norm_tol, name + " dp" + std::to_string(m.dp) + " tp" + std::to_string(m.tp));
 }
 
 Variant base_variant() {
@@ -306,15 +308,24 @@ TEST(Gemma3nEngine, GradientsEqualPlainAutogradWithoutCheckpointing) { check_gra
 
 // Mesh equivalence runs the fixture with activation sparsity off: its Gaussian top-k is a kink
 // (relu(gate - cutoff)) that turns last-bit differences of a gate sitting at the cutoff into
-// gradient jumps (measured: 9e-6 relative in the step-0 gradient norm under DP2, 2e-3 in the
-// parameters after 3 AdamW steps; 7e-6 and 2e-5 without it). Sparsity itself, including its
+// gradient jumps (measured on the earlier 1/8-width fixture: 9e-6 relative in the step-0 gradient
+// norm under DP2, 2e-3 in the parameters after 3 AdamW steps; 7e-6 and 2e-5 without it). Sparsity
+// itself, including its
 // statistics summed over TP slices of the MLP width, is checked over one step.
-TEST(Gemma3nEngine, SftAllMeshes) { check_all_meshes(fx().dense, "sft", base_variant(), fx().weights, 1e-4); }
+// Over 3 full-model AdamW steps the gradient norm is the most sensitive figure: it is taken at
+// parameters that already differ by reduction order (measured on the fixture, bf16-stored weights
+// and a 1/16-width vision tower: losses <= 6.2e-6, parameters <= 3.5e-5, gradient norms up to
+// 2.1e-4 at step 2 under DP2 x TP2, 4.7e-6 at step 0). Losses and parameters keep 1e-4; the norms
+// get 5e-4.
+constexpr double kMultiStepNormTol = 5e-4;
+TEST(Gemma3nEngine, SftAllMeshes) {
+  check_all_meshes(fx().dense, "sft", base_variant(), fx().weights, 1e-4, kMultiStepNormTol);
+}
 
 TEST(Gemma3nEngine, NoCheckpointingAllMeshes) {
   Variant v = base_variant();
   v.ac = false;
-  check_all_meshes(fx().dense, "sft no-ac", v, fx().weights, 1e-4);
+  check_all_meshes(fx().dense, "sft no-ac", v, fx().weights, 1e-4, kMultiStepNormTol);
 }
 
 TEST(Gemma3nEngine, SparsityOneStepAllMeshes) {

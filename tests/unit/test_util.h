@@ -1,5 +1,5 @@
-// Helpers shared by unit tests: whole-file byte I/O and the shared fixtures beside the clone
-// (../shared/fixtures). A missing fixture is a failure, never a skip: CI always has them.
+// Helpers shared by unit tests: whole-file byte I/O and the fixtures kept in the repository
+// (tests/fixtures, provenance in its README). A missing fixture is a failure, never a skip.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -27,16 +27,16 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// ../shared/fixtures/<subdir>/<name>, relative to the source tree.
+// tests/fixtures/<subdir>/<name> in the source tree.
 inline std::string fixture(const std::string& subdir, const std::string& name) {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/" + subdir + "/" + name;
+  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/" + subdir + "/" + name;
 }
 
 inline ::testing::AssertionResult fixture_present(const std::string& path) {
   if (std::filesystem::is_regular_file(path)) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure()
          << "missing fixture " << path
-         << ": the shared fixtures folder (shared/fixtures beside the repository) must be present";
+         << ": tests/fixtures is part of the repository (see its README)";
 }
 
 // Runs fn and returns the message of the omnitune::Error it must throw (a test failure if none).

@@ -116,7 +116,7 @@ def main():
     jfk_path = os.path.join(fixtures, "jfk-16k-mono.wav")
     if not os.path.isfile(jfk_path):
         sys.exit(f"make_reference.py: missing fixture {jfk_path}: the shared fixtures folder "
-                 "(shared/fixtures/audio beside the repository) must be present")
+                 "(tests/fixtures/audio in the repository) must be present")
 
     rng = np.random.default_rng(1234)
     t = lambda n: np.arange(n, dtype=np.float64) / SR

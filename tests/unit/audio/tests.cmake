@@ -1,5 +1,5 @@
 # Audio unit tests, include()d from tests/unit/CMakeLists.txt. media_audio_test needs only the
-# libraries and the shared fixtures (shared/fixtures/audio); media_audio_parity_test compares the
+# libraries and the fixtures (tests/fixtures/audio); media_audio_parity_test compares the
 # Gemma 3n log-mel with references that the fixture test media_audio_refs computes at test time
 # with numpy (Debian python3-numpy, make_reference.py) into the build tree.
 
@@ -27,7 +27,7 @@ endif()
 set(_omnitune_audio_refs ${CMAKE_CURRENT_BINARY_DIR}/media_audio_refs)
 add_test(NAME media_audio_refs
          COMMAND ${_omnitune_numpy_python} ${CMAKE_CURRENT_LIST_DIR}/make_reference.py
-                 ${PROJECT_SOURCE_DIR}/../shared/fixtures/audio ${_omnitune_audio_refs})
+                 ${PROJECT_SOURCE_DIR}/tests/fixtures/audio ${_omnitune_audio_refs})
 set_tests_properties(media_audio_refs PROPERTIES
   FIXTURES_SETUP media_audio_refs LABELS "unit;media;audio" TIMEOUT 300)
 

@@ -304,7 +304,7 @@ def main():
     for f in ("cxr-gray-512.png", "brain-palette-181x217.png"):
         if not os.path.isfile(os.path.join(fixture_dir, f)):
             sys.exit(f"missing fixture {os.path.join(fixture_dir, f)}: the shared fixtures folder "
-                     "(shared/fixtures/images next to the repository) must be present")
+                     "(tests/fixtures/images in the repository) must be present")
     if os.path.isdir(out_dir):
         shutil.rmtree(out_dir)
     os.makedirs(out_dir)

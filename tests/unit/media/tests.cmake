@@ -22,7 +22,7 @@ endif()
 set(_omnitune_media_refs ${CMAKE_CURRENT_BINARY_DIR}/media_pillow_refs)
 add_test(NAME media_pillow_refs
          COMMAND ${_omnitune_pil_python} ${CMAKE_CURRENT_LIST_DIR}/make_pillow_refs.py
-                 ${PROJECT_SOURCE_DIR}/../shared/fixtures/images ${_omnitune_media_refs})
+                 ${PROJECT_SOURCE_DIR}/tests/fixtures/images ${_omnitune_media_refs})
 set_tests_properties(media_pillow_refs PROPERTIES
   FIXTURES_SETUP media_pillow_refs LABELS "unit;media" TIMEOUT 300)
 

@@ -20,7 +20,7 @@ using namespace omnitune;
 
 namespace {
 
-const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/gemma3-tiny-ref";
+const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tiny-ref";
 
 struct Loaded {
   std::unique_ptr<Gemma3Model> model;

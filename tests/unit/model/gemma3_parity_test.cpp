@@ -1,4 +1,4 @@
-// Gemma 3 against the fixture reference (../shared/fixtures/gemma3-tiny-ref: a tiny random-weight
+// Gemma 3 against the fixture reference (tests/fixtures/gemma3-tiny-ref: a tiny random-weight
 // VLM and outputs of an independent implementation, confirmed against HF transformers): logits of
 // the multimodal, causal-image and text-only prompts within 1e-4, every intermediate the fixture
 // records, and the attention masks. The checkpoint uses hub (legacy) key names.
@@ -20,10 +20,10 @@ using omnitune::test_util::max_diff;
 namespace {
 
 std::string fixture_dir() {
-  std::string d = std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/gemma3-tiny-ref";
+  std::string d = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tiny-ref";
   struct stat st{};
   if (stat(d.c_str(), &st) != 0) {
-    ADD_FAILURE() << "shared fixtures not found at " << d << " (CI has ../shared beside the clone)";
+    ADD_FAILURE() << "fixture not found at " << d << " (tests/fixtures is part of the repository)";
   }
   return d;
 }

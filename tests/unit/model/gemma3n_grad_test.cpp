@@ -21,7 +21,7 @@ struct Fixture {
   Gemma3nInputs in;
 
   Fixture() {
-    const std::string dir = test_util::fixture("gemma3n-tiny-ref", "");
+    const std::string dir = test_util::fixture("gemma3n-tiny-ref-small", "");
     const TensorShapes layout = hf_checkpoint_shapes(dir);
     model = std::make_unique<Gemma3nModel>(gemma3n_config_load(dir), dense_linear_factory(), &layout);
     params = model->params();

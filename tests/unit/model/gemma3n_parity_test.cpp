@@ -1,4 +1,4 @@
-// Gemma 3n text decoder against the fixture reference (../shared/fixtures/gemma3n-tiny-ref: a tiny
+// Gemma 3n text decoder against the fixture reference (tests/fixtures/gemma3n-tiny-ref-small: a tiny
 // random-weight Gemma 3n and outputs of Hugging Face transformers' own Gemma 3n code): text logits
 // of a batch longer than the sliding window, the AltUp streams after every layer, greedy decoding
 // on the KV cache (ids and per-step logits, hard audio-vocabulary ids fed back through the audio
@@ -34,7 +34,7 @@ struct Fixture {
   HfLoadReport report;
 
   Fixture() {
-    const std::string dir = fixture("gemma3n-tiny-ref", "");
+    const std::string dir = fixture("gemma3n-tiny-ref-small", "");
     EXPECT_TRUE(fixture_present(dir + "config.json"));
     cfg = gemma3n_config_load(dir);
     const TensorShapes layout = hf_checkpoint_shapes(dir);

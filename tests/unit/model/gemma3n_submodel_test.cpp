@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture_dir() { return test_util::fixture("gemma3n-tiny-ref", ""); }
+std::string fixture_dir() { return test_util::fixture("gemma3n-tiny-ref-small", ""); }
 
 std::unique_ptr<Gemma3nModel> load(const std::string& dir) {
   auto m = gemma3n_model_for_checkpoint(dir);
@@ -106,14 +106,14 @@ TEST(Gemma3nSubmodel, InvalidSpecsAreClearErrors) {
 }
 
 // The random-init layout generator reproduces the fixture's tower (timm at channel multiplier
-// 0.125) tensor for tensor, shape for shape.
+// 0.0625) tensor for tensor, shape for shape.
 TEST(MobileNetV5Layout, GeneratedShapesEqualTheFixtureCheckpoint) {
   const std::string prefix = "model.vision_tower.timm_model";
   TensorShapes want;
   for (const auto& [name, shape] : hf_checkpoint_shapes(fixture_dir()))
     if (name.rfind(prefix, 0) == 0) want[name] = shape;
   const Gemma3nConfig c = gemma3n_config_load(fixture_dir());
-  EXPECT_DOUBLE_EQ(c.vision.channel_multiplier, 0.125);
+  EXPECT_DOUBLE_EQ(c.vision.channel_multiplier, 0.0625);
   const TensorShapes got = mobilenet_v5_300m_layout(prefix, c.vision.channel_multiplier);
   EXPECT_EQ(got.size(), want.size());
   for (const auto& [name, shape] : want) {

@@ -5,7 +5,7 @@
 // INT96) are assembled byte by byte below. Expected values come from this script's own data, never
 // from reading the files back.
 //
-// Usage: node make_test_parquet.mjs OUT_DIR
+// Usage: node make_test_parquet.mjs OUT_DIR FIXTURES_DIR   (FIXTURES_DIR: the repository's tests/fixtures)
 //
 // Files (DuckDB): types_{uncompressed,snappy,gzip,zstd} (every physical type, NULLs, extremes,
 // NaN/inf, UTF-8, empty values, an HF image struct, UUID as FIXED_LEN_BYTE_ARRAY, a dictionary
@@ -32,8 +32,9 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 
 const outDir = process.argv[2];
-if (!outDir) {
-  console.error('usage: node make_test_parquet.mjs OUT_DIR');
+const fixturesDir = process.argv[3];
+if (!outDir || !fixturesDir) {
+  console.error('usage: node make_test_parquet.mjs OUT_DIR FIXTURES_DIR');
   process.exit(2);
 }
 fs.mkdirSync(outDir, { recursive: true });
@@ -272,12 +273,11 @@ async function writeDuckdbFiles() {
     copyOptions: `COMPRESSION snappy, KV_METADATA {huggingface: ${sqlStr(hf)}}`,
     expect: { kv: { huggingface: hf } },
   });
-  // HF Image + Audio features with the real shared fixtures (../shared beside the repository):
+  // HF Image + Audio features with the real fixtures (the repository's tests/fixtures):
   // embedded clips, a null Audio struct and a clip given by path only.
-  const fixtures = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../shared/fixtures');
   const readFixture = (rel) => {
-    const p = path.join(fixtures, rel);
-    if (!fs.existsSync(p)) throw new Error(`missing fixture ${p}: shared/fixtures must sit beside the repository`);
+    const p = path.join(fixturesDir, rel);
+    if (!fs.existsSync(p)) throw new Error(`missing fixture ${p}: tests/fixtures is part of the repository`);
     return fs.readFileSync(p);
   };
   const xray = readFixture('images/cxr-gray-512.png');

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
 std::string fixture_path() {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/medpix/sample.parquet";
+  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/medpix/sample.parquet";
 }
 
 Bytes read_all(const std::string& path) {

@@ -1,4 +1,4 @@
-// Reads the real pyarrow-written MedPix sample (shared/fixtures/medpix/sample.parquet: 60 rows,
+// Reads the real pyarrow-written MedPix sample (tests/fixtures/medpix/sample.parquet: 60 rows,
 // Snappy, dictionary pages, raw PNG bytes in `image`). Expected values were taken from DuckDB
 // reading the same file (an independent reader), e.g. sha256 of every distinct image.
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@ namespace omnitune::parquet {
 namespace {
 
 std::string fixture_path() {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/medpix/sample.parquet";
+  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/medpix/sample.parquet";
 }
 
 // The fixture is part of the checkout CI runs on; its absence is a failure, never a skip.
@@ -25,7 +25,7 @@ ParquetFile open_fixture() {
   const std::string p = fixture_path();
   if (!std::filesystem::exists(p))
     throw std::runtime_error("missing test fixture " + p +
-                             " (shared/fixtures/medpix/sample.parquet must sit next to the repo)");
+                             " (tests/fixtures/medpix/sample.parquet is part of the repository)");
   return ParquetFile::open(p);
 }
 

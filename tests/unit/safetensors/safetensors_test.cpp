@@ -657,10 +657,9 @@ TEST(SafetensorsIndex, DirectoryWithoutCheckpointNamesWhatWasExpected) {
 // ---- the real fixture -----------------------------------------------------------------------
 
 TEST(SafetensorsFixture, GemmaTinyReferenceOpensWithPlausibleTensors) {
-  const std::string dir = OMNITUNE_SOURCE_DIR "/../shared/fixtures/gemma3-tiny-ref";
+  const std::string dir = OMNITUNE_SOURCE_DIR "/tests/fixtures/gemma3-tiny-ref";
   ASSERT_TRUE(fs::exists(dir + "/model.safetensors"))
-      << "fixture missing: " << dir << "/model.safetensors (the shared fixtures folder must sit "
-      << "next to the source tree, at <repo>/../shared/fixtures)";
+      << "fixture missing: " << dir << "/model.safetensors (tests/fixtures is part of the repository)";
   const SafetensorsIndex ix = SafetensorsIndex::open(dir);
   const SafetensorsFile& f = ix.files().at(0);
   EXPECT_GT(f.size(), 50u);

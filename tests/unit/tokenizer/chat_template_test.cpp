@@ -1,4 +1,4 @@
-// The Gemma chat template on the real Gemma 3 vocabulary (../shared/fixtures/gemma3-tokenizer):
+// The Gemma chat template on the real Gemma 3 vocabulary (tests/fixtures/gemma3-tokenizer):
 // ids equal SentencePiece's encoding of the whole rendered, processor-expanded string (so the
 // span-wise encoding changes nothing), the image block and token types are right, the loss mask
 // covers exactly the assistant answers and their <end_of_turn>, and bad conversations are errors.
@@ -13,7 +13,7 @@ using namespace omnitune;
 
 namespace {
 
-const std::string kModel = std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/gemma3-tokenizer/tokenizer.model";
+const std::string kModel = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tokenizer/tokenizer.model";
 
 SentencePiece& sp() {
   static SentencePiece s = [] {

@@ -152,7 +152,7 @@ const TrainedModel& trained_model() {
   ASSERT_TRUE(var.error.empty()) << var.error
 
 // The shared fixtures live beside the clone; CI always has them, so their absence is a failure.
-fs::path fixtures_dir() { return fs::path(OMNITUNE_SOURCE_DIR) / ".." / "shared" / "fixtures"; }
+fs::path fixtures_dir() { return fs::path(OMNITUNE_SOURCE_DIR) / "tests" / "fixtures"; }
 
 }  // namespace
 
@@ -381,8 +381,7 @@ TEST_F(SpmShimDeathTest, ShimPathInEnvironmentIsUsed) {
 TEST(SentencePieceGemma3, RealVocabularyHasTheHuggingFaceIds) {
   const fs::path dir = fixtures_dir() / "gemma3-tokenizer";
   ASSERT_TRUE(fs::is_directory(fixtures_dir()))
-      << "shared fixtures not found at " << fixtures_dir()
-      << ": check out ../shared beside the omnitune clone (CI always has it)";
+      << "fixtures not found at " << fixtures_dir() << " (tests/fixtures is part of the repository)";
   ASSERT_TRUE(fs::exists(dir / "tokenizer.model")) << dir / "tokenizer.model";
   SentencePiece sp((dir / "tokenizer.model").string());
 
