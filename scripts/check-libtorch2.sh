@@ -160,11 +160,22 @@ mount -o remount,bind,ro "$root/src"
 
 # --- 3. build and test inside the root ---------------------------------------------------------
 # Runs a bash script inside the root with a clean environment; BUILD and JOBS are set for it.
+# The tests install an npm package (the Parquet test generator's DuckDB) inside the root. The host's
+# DNS settings and CA bundle go with it, each run: a network that inspects TLS with its own CA
+# (trusted by the host, unknown to the root's packages) must work in the root as it does on the host.
+cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+tls_env=()
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  mkdir -p "$root/etc/omnitune"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/omnitune/host-ca-certificates.crt"
+  tls_env=(NODE_EXTRA_CA_CERTS=/etc/omnitune/host-ca-certificates.crt
+           npm_config_cafile=/etc/omnitune/host-ca-certificates.crt)
+fi
 in_root() {
   chroot "$root" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root \
     LANG=C.UTF-8 CI="${CI:-}" BUILD="$build_in_root" JOBS="$jobs" \
     CCACHE_DIR="$ccache_in_root" CCACHE_MAXSIZE=5G \
-    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "${tls_env[@]}" \
     bash -euo pipefail -c "$@" 9>&-
 }
 log=$root/var/log

@@ -348,7 +348,7 @@ std::string ConfigSchema::help_table() const {
 
 void register_core_config(ConfigSchema& schema) {
   schema.add({"seed", ConfigType::Int, "1234",
-              "one seed that drives every random choice (data order, LoRA init, dropout)", {}});
+              "one seed that drives every random choice (data order, LoRA init, LoRA dropout masks)", {}});
   schema.add({"logging.level", ConfigType::String, "info",
               "lowest level printed: debug, info, warn or error", {"debug", "info", "warn", "error"}});
   schema.add({"logging.rank_files", ConfigType::Bool, "false",

@@ -357,7 +357,10 @@ DataLoader::Step DataLoader::make_step(LoaderPosition pos) const {
     const std::vector<int64_t> all = global_batch_indices(pos);
     for (int64_t k = 0; k < grad_accum_; ++k) {
       const auto first = all.begin() + dp_rank_ * per_rank_ + k * opt_.micro_batch_size;
-      st.batches.push_back(collate(std::vector<int64_t>(first, first + opt_.micro_batch_size)));
+      std::vector<int64_t> samples(first, first + opt_.micro_batch_size);
+      st.batches.push_back(collate(samples));
+      st.batches.back().sample_indices = std::move(samples);
+      st.batches.back().epoch = pos.epoch;
     }
   } catch (const std::exception& e) {
     st.error = e.what();

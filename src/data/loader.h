@@ -45,6 +45,8 @@ struct TrainBatch {
   at::Tensor audio_features, audio_pad;
   int64_t num_loss_tokens = 0;  // (targets != -100).sum()
   std::vector<std::string> sample_ids;
+  std::vector<int64_t> sample_indices;  // dataset index of each row
+  int64_t epoch = 0;                    // the epoch these samples were drawn for
 };
 
 // Clips of one batch (batch-major, prompt order) as the model takes them: features [N, F, M]

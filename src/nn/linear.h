@@ -27,6 +27,9 @@ class Linear {
   virtual at::Tensor forward(const at::Tensor& x) const = 0;
   // Appends this layer's parameters (names "<module>.weight", "<module>.bias", ...).
   virtual void collect_params(ParamList& out) = 0;
+  // The first column of the full input (spec().in_features wide) that forward's x holds: 0 unless
+  // the layer takes a slice of its input (row-parallel TP). LoRA dropout masks by full columns.
+  virtual int64_t input_offset() const { return 0; }
   const LinearSpec& spec() const { return spec_; }
 
  private:

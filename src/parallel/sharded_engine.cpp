@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "model/hf_loader.h"
+#include "nn/lora.h"
 #include "parallel/tp_ops.h"
 #include "parallel/vocab_parallel.h"
 
@@ -114,6 +115,8 @@ at::Device ShardedEngine::device() const {
 
 ShardedEngine::LossSum ShardedEngine::forward_backward(const MicroBatch& mb, double loss_denominator) {
   OT_REQUIRE(loss_denominator > 0, "the loss denominator (loss tokens in the global batch) must be positive");
+  if (!mb.dropout_keys.defined()) return run(mb, loss_denominator, true);
+  LoraDropoutScope dropout(mb.dropout_keys);
   return run(mb, loss_denominator, true);
 }
 

@@ -44,6 +44,9 @@ struct MicroBatch {
   // flags [N, frames] (true = padding), or undefined.
   at::Tensor audio_features, audio_pad;
   at::Tensor targets;  // [B, T] int64, next-token targets, -100 = no loss
+  // [B] int64, one LoRA dropout key per sample (lora_dropout_key): forward_backward applies the
+  // adapters' dropout with them (nn/lora.h); undefined = no dropout. forward_loss never applies it.
+  at::Tensor dropout_keys;
 };
 
 class ShardedEngine {

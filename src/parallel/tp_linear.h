@@ -24,6 +24,7 @@ class RowParallelLinear : public DenseLinear {
  public:
   RowParallelLinear(LinearSpec spec, TpGroup tp) : DenseLinear(std::move(spec)), tp_(tp) {}
   at::Tensor forward(const at::Tensor& x) const override;
+  int64_t input_offset() const override { return tp_.rank * (spec().in_features / tp_.size); }
 
  private:
   TpGroup tp_;

@@ -297,7 +297,8 @@ TrainerState checkpoint_load(const std::string& dir, ShardedEngine& engine, Shar
   } else {
     if (world.rank() == 0)
       OT_LOG_WARN("checkpoint ", dir, " was written by ", saved_world, " ranks, this job has ", world.size(),
-                  ": weights, optimizer and data position resume exactly; random streams (dropout) are reseeded");
+                  ": weights, optimizer, data position and LoRA dropout masks (per sample) resume exactly; the per-rank "
+                  "CPU random stream is reseeded");
     at::manual_seed(static_cast<uint64_t>(j.at("step").get<int64_t>()) * 1000003ULL + world.rank());
   }
 

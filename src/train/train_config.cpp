@@ -47,7 +47,8 @@ void register_train_config(ConfigSchema& s) {
          "adapt every linear layer of the language model not excluded", {}});
   s.add({"peft.dim", ConfigType::Int, "8", "LoRA rank", {}});
   s.add({"peft.alpha", ConfigType::Float, "32", "LoRA alpha (scale = alpha / dim)", {}});
-  s.add({"peft.dropout", ConfigType::Float, "0.0", "dropout on the LoRA input during training", {}});
+  s.add({"peft.dropout", ConfigType::Float, "0.0",
+         "dropout on the LoRA input in training steps (PEFT's; per-sample masks, equal on any mesh and on resume)", {}});
   s.add({"freeze_config.freeze_embeddings", ConfigType::Bool, "false",
          "freeze the token embeddings (= the tied LM head)", {}});
   s.add({"freeze_config.freeze_vision_tower", ConfigType::Bool, "true",

@@ -15,6 +15,7 @@
 #include "data/loader.h"
 #include "data/loader_config.h"
 #include "dist/stop_signal.h"
+#include "nn/lora.h"
 #include "parallel/sharded_adamw.h"
 #include "train/checkpoint.h"
 #include "train/export.h"
@@ -31,7 +32,9 @@ namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-MicroBatch to_micro_batch(const TrainBatch& b, const at::Device& device) {
+// With `dropout`: per-sample LoRA dropout keys from (seed, epoch, dataset index), so a sample's
+// masks do not depend on the rank, the mesh or a resume (nn/lora.h).
+MicroBatch to_micro_batch(const TrainBatch& b, const at::Device& device, bool dropout = false, uint64_t seed = 0) {
   MicroBatch m;
   // The loader assembles batches on the host; the engine computes where its shards live.
   auto on = [&](const at::Tensor& t) { return t.defined() ? t.to(device) : t; };
@@ -42,6 +45,11 @@ MicroBatch to_micro_batch(const TrainBatch& b, const at::Device& device) {
   m.audio_features = on(b.audio_features);
   m.audio_pad = on(b.audio_pad);
   m.targets = on(b.targets);
+  if (dropout) {
+    std::vector<int64_t> keys;
+    for (int64_t i : b.sample_indices) keys.push_back(lora_dropout_key(seed, b.epoch, i));
+    m.dropout_keys = on(at::tensor(keys, at::kLong));
+  }
   return m;
 }
 
@@ -172,6 +180,7 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     out.last_checkpoint = checkpoint_save(t.checkpoint_dir, st, engine, opt, world, t.keep_last);
   };
   const int64_t log_every = std::max<int64_t>(1, cfg.get_int("logging.log_every_steps"));
+  const bool lora_dropout = t.peft.method == "lora" && t.peft.lora.dropout > 0;
   while (st.step < total_steps) {
     const double t0 = now_s();
     std::vector<TrainBatch> micro = loader.next_step();
@@ -195,7 +204,9 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     pairs_sliding = all_reduce_sum(dp, pairs_sliding);
     double loss_sum = 0;
     if (tokens > 0)
-      for (const auto& b : micro) loss_sum += engine.forward_backward(to_micro_batch(b, engine.device()), double(tokens)).loss_sum;
+      for (const auto& b : micro)
+        loss_sum += engine.forward_backward(to_micro_batch(b, engine.device(), lora_dropout, uint64_t(t.seed)), double(tokens))
+                        .loss_sum;
     engine.synchronize();
     const double loss = tokens > 0 ? all_reduce_sum(dp, loss_sum) / double(tokens) : 0.0;
     const double lr_now = lr_at(lr, st.step);

@@ -5,7 +5,8 @@
 #   - SFT on a 768-row sample set: the fine-tuned export, loaded by omnitune-generate --config on 2
 #     ranks, answers unseen validation images far more often exactly right than the base model and
 #     than the best image-blind answer (the colour question nearly always: it uses the image);
-#   - resume: 6 steps straight vs 3 steps + stop + --resume auto (also on 1 rank): identical losses;
+#   - resume: 6 steps straight vs 3 steps + stop + --resume auto (also on 1 rank): identical losses,
+#     with LoRA dropout 0.1 (which changes the losses once B is non-zero);
 #   - bad configs and data: clear errors.
 # Prints "N passed, M failed". Usage: train_e2e.sh BIN_DIR SRC_DIR
 set -u
@@ -177,9 +178,21 @@ assert res["sft"][0] >= res["prior"][0] + 0.05, res
 assert res["sft"][1][colour] >= res["prior"][1][colour] + 0.2, res
 PY
 
-# ---- resume: 6 steps straight vs 3 + stop + resume; identical per-step losses
-common=(--step_scheduler.max_steps 6 --step_scheduler.ckpt_every_steps 0 --step_scheduler.val_every_steps 0 --checkpoint.export none)
+# ---- resume: 6 steps straight vs 3 + stop + resume; identical per-step losses. With LoRA dropout
+# (per-sample masks: a resumed run and a run on another rank count draw the same ones).
+common=(--step_scheduler.max_steps 6 --step_scheduler.ckpt_every_steps 0 --step_scheduler.val_every_steps 0 --checkpoint.export none
+        --peft.dropout 0.1)
 train "$work/straight" tiny_lora_sample.yaml "${common[@]}" >"$work/straight.log" 2>&1
+train "$work/nodrop" tiny_lora_sample.yaml "${common[@]}" --peft.dropout 0 >"$work/nodrop.log" 2>&1
+# The recipe's warmup starts at lr 0, so B is still zero in step 2: dropout cannot matter before step 3.
+check "peft.dropout changes the losses once B is non-zero (from step 3)" python3 - "$work/straight/metrics.jsonl" "$work/nodrop/metrics.jsonl" <<'PY'
+import json, sys
+a = [json.loads(l)["loss"] for l in open(sys.argv[1])]
+b = [json.loads(l)["loss"] for l in open(sys.argv[2])]
+assert len(a) == len(b) == 6, (a, b)
+assert a[:2] == b[:2], (a, b)
+assert all(x != y for x, y in zip(a[2:], b[2:])), (a, b)
+PY
 train "$work/split" tiny_lora_sample.yaml "${common[@]}" --train.stop_at_step 3 >"$work/split1.log" 2>&1
 check "stop_at_step checkpoints and stops at step 3" sh -c "test \$(wc -l < '$work/split/metrics.jsonl') -eq 3 && grep -q 'epoch_0_step_3' '$work/split/checkpoints/LATEST'"
 train "$work/split" tiny_lora_sample.yaml "${common[@]}" --resume auto >"$work/split2.log" 2>&1

@@ -312,12 +312,13 @@ TEST(Gemma3nEngine, GradientsEqualPlainAutogradWithoutCheckpointing) { check_gra
 // norm under DP2, 2e-3 in the parameters after 3 AdamW steps; 7e-6 and 2e-5 without it). Sparsity
 // itself, including its
 // statistics summed over TP slices of the MLP width, is checked over one step.
-// Over 3 full-model AdamW steps the gradient norm is the most sensitive figure: it is taken at
-// parameters that already differ by reduction order (measured on the fixture, bf16-stored weights
-// and a 1/16-width vision tower: losses <= 6.2e-6, parameters <= 3.5e-5, gradient norms up to
-// 2.1e-4 at step 2 under DP2 x TP2, 4.7e-6 at step 0). Losses and parameters keep 1e-4; the norms
-// get 5e-4.
-constexpr double kMultiStepNormTol = 5e-4;
+// Over 3 AdamW steps the gradient norm is the most sensitive figure: it is taken at parameters
+// that already differ by reduction order. Measured on the fixture (bf16-stored weights, 1/16-width
+// vision tower), LibTorch 1.13 / 2.6: SFT losses <= 6.2e-6 / 9.0e-6, parameters <= 3.5e-5 / 5.2e-5,
+// gradient norms up to 2.1e-4 / 2.7e-4 at step 2 under DP2 x TP2 (under 1.5e-5 at step 0); LoRA
+// parameters <= 6.2e-5 / 1.2e-4, norms up to 1.5e-4 / 3.1e-4 (TP4). Losses and parameters keep
+// their bounds (1e-4 SFT, 3e-4 LoRA); the norms get 1e-3.
+constexpr double kMultiStepNormTol = 1e-3;
 TEST(Gemma3nEngine, SftAllMeshes) {
   check_all_meshes(fx().dense, "sft", base_variant(), fx().weights, 1e-4, kMultiStepNormTol);
 }
@@ -342,8 +343,8 @@ TEST(Gemma3nEngine, LoraFrozenTowersAllMeshes) {
   v.lr = 1e-2;
   v.adam_eps = 1e-3;  // B starts at zero: its tiny first gradients are where AdamW amplifies noise
   v.trainable = [](const std::string& n) { return is_lora_param(n); };
-  // Measured worst: 8e-5 relative in a layer-0 lora_B after 3 steps (its values are all update).
-  check_all_meshes(fx().dense, "lora", v, fx().lora_weights, 3e-4);
+  // lora_B values are all update: they differ most (see kMultiStepNormTol for the figures).
+  check_all_meshes(fx().dense, "lora", v, fx().lora_weights, 3e-4, kMultiStepNormTol);
   const int n = MpiComm::world()->size();
   RunResult r = run_on(fx().dense, Mesh{1, n}, v, fx().lora_weights);
   int towers = 0;

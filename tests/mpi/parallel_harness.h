@@ -36,11 +36,12 @@ inline bool lora_target(const std::string& module) {
   return module.find("language_model") != std::string::npos && module.find("_proj") != std::string::npos;
 }
 
-inline LinearFactory with_lora(LinearFactory inner, bool lora) {
+inline LinearFactory with_lora(LinearFactory inner, bool lora, double dropout = 0) {
   if (!lora) return inner;
   LoraOptions o;
   o.rank = 4;
   o.alpha = 8;
+  o.dropout = dropout;
   return lora_linear_factory(std::move(inner), o, lora_target);
 }
 
@@ -110,6 +111,7 @@ struct Variant {
   bool ac = true, reshard = true, prefetch = true;
   std::function<bool(const std::string&)> trainable = [](const std::string&) { return true; };
   bool lora = false;
+  double lora_dropout = 0;  // with lora: dropout keys per sample (global index in its step)
   int steps = 5, grad_accum = 2, global_batch = 8;
   int64_t seq = 24;
   double lr = 1e-3;
@@ -136,9 +138,10 @@ struct Workload {
 inline Workload gemma3_workload(const Gemma3Config& cfg, const std::map<std::string, at::Tensor>& weights,
                                 const Variant& v) {
   Workload w;
-  w.engine = [cfg, &weights, lora = v.lora](DeviceMesh& mesh, const ShardingOptions& so, const TrainableRule& rule) {
+  w.engine = [cfg, &weights, lora = v.lora, dropout = v.lora_dropout](DeviceMesh& mesh, const ShardingOptions& so,
+                                                                       const TrainableRule& rule) {
     TpGroup tpg = TpGroup::of(mesh.tp());
-    auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), lora));
+    auto model = std::make_unique<Gemma3Model>(cfg, with_lora(tp_linear_factory(cfg, tpg), lora, dropout));
     ParamList params = model->params();
     load_tp_local(cfg, params, [&](const std::string& n) { return weights.at(n); }, tpg, at::kFloat);
     ShardComms comms{&mesh.dp_shard(), mesh.dp_replicate(), &mesh.tp()};
@@ -146,7 +149,16 @@ inline Workload gemma3_workload(const Gemma3Config& cfg, const std::map<std::str
   };
   const int n = v.global_batch;
   const int64_t T = v.seq;
-  w.micro_batch = [cfg, n, T](int step, int begin, int count) { return collate(global_batch(cfg, step, n, T), begin, count); };
+  const bool dropout = v.lora && v.lora_dropout > 0;
+  w.micro_batch = [cfg, n, T, dropout](int step, int begin, int count) {
+    MicroBatch mb = collate(global_batch(cfg, step, n, T), begin, count);
+    if (dropout) {
+      std::vector<int64_t> keys;
+      for (int i = begin; i < begin + count; ++i) keys.push_back(lora_dropout_key(99, step, i));
+      mb.dropout_keys = at::tensor(keys, at::kLong);
+    }
+    return mb;
+  };
   w.loss_tokens = [cfg, n, T](int step) {
     int64_t d = 0;
     for (auto& s : global_batch(cfg, step, n, T)) d += (s.targets != -100).sum().item<int64_t>();

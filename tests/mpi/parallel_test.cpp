@@ -202,6 +202,29 @@ TEST(ParallelEquivalence, Lora) {
   }
 }
 
+// LoRA dropout (issue 26): per-sample masks, so every mesh (DP splits samples over ranks and
+// micro-batches; TP replicates or slices the adapter inputs) trains like one rank, with and without
+// activation checkpointing (the recompute draws the same masks). Dropout changes the losses once
+// B is non-zero (from the second step; the first step's adapters contribute nothing).
+TEST(ParallelEquivalence, LoraDropout) {
+  Variant plain;
+  plain.lora = true;
+  plain.lr = 3e-3;
+  plain.trainable = [](const std::string& n) { return is_lora_param(n); };
+  Variant v = plain;
+  v.lora_dropout = 0.1;
+  RunResult ref = single(v, fx().lora_weights);
+  RunResult without = single(plain, fx().lora_weights);
+  EXPECT_EQ(ref.losses[0], without.losses[0]) << "step 1: B is zero, dropout cannot matter";
+  for (size_t s = 1; s < ref.losses.size(); ++s)
+    EXPECT_GT(std::abs(ref.losses[s] - without.losses[s]), 1e-6 * std::abs(without.losses[s]))
+        << "dropout 0.1 left step " << s + 1 << "'s loss unchanged";
+  Variant no_ac = v;
+  no_ac.ac = false;
+  compare(single(no_ac, fx().lora_weights), ref, 1e-6, "lora dropout no-ac", 1e-5);
+  for (Mesh m : meshes()) compare(run_on(m, v, fx().lora_weights), ref, 1e-5, label("lora dropout", m), 5e-4);
+}
+
 // bf16 compute (fp32 master weights and gradient reduction): agreement within the bf16 rounding
 // of activations, documented in docs/parallelism.md.
 TEST(ParallelEquivalence, Bf16Compute) {

@@ -26,6 +26,14 @@ namespace {
 
 Gemma3Config preset(const std::string& p) { return gemma3_config_parse(gemma3_preset_config_json(p), p); }
 
+// LoRA of rank 2, alpha 4 (scale 2) on the module "x.q_proj" only.
+LinearFactory q_proj_lora_factory(double dropout) {
+  LoraOptions o;
+  o.rank = 2;
+  o.alpha = 4;
+  o.dropout = dropout;
+  return lora_linear_factory(dense_linear_factory(), o, [](const std::string& m) { return m == "x.q_proj"; });
+}
 
 }  // namespace
 
@@ -87,11 +95,65 @@ TEST(VocabParallel, CrossEntropyMatchesAtenOnOneRank) {
   EXPECT_TRUE(at::allclose(g1[0], g2[0], 1e-6, 1e-6));
 }
 
+// LoRA dropout masks (nn/lora.h): Bernoulli(1 - p) keeps scaled by 1/(1-p), a pure function of
+// (sample key, layer, row, full column), so they do not depend on the padded length, the TP slice
+// or which micro-batch holds the sample.
+TEST(LoraDropout, MaskIsScaledBernoulliAndAPureFunctionOfPosition) {
+  const double p = 0.1;
+  const auto opt = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor keys = at::tensor({lora_dropout_key(7, 0, 3), lora_dropout_key(7, 0, 4)}, at::kLong);
+  const int64_t layer = lora_layer_key("model.language_model.layers.0.self_attn.q_proj");
+  const at::Tensor m = lora_dropout_mask(keys, layer, {2, 64, 256}, 0, 256, p, opt);
+  const float kept = float(1.0 / (1.0 - p));
+  EXPECT_TRUE(((m == 0) | (m == kept)).all().item<bool>());
+  const double dropped = (m == 0).to(at::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, p, 0.01);  // 32768 draws: 5 sigma is 0.008
+  // The two samples and two layers draw different masks; the same inputs draw the same one.
+  EXPECT_FALSE(at::equal(m[0], m[1]));
+  EXPECT_FALSE(at::equal(m, lora_dropout_mask(keys, lora_layer_key("other"), {2, 64, 256}, 0, 256, p, opt)));
+  EXPECT_TRUE(at::equal(m, lora_dropout_mask(keys, layer, {2, 64, 256}, 0, 256, p, opt)));
+  // Another epoch, another mask for the same sample.
+  const at::Tensor k1 = at::tensor({lora_dropout_key(7, 1, 3)}, at::kLong);
+  EXPECT_FALSE(at::equal(m[0], lora_dropout_mask(k1, layer, {1, 64, 256}, 0, 256, p, opt)[0]));
+  // Rows: a sample padded to 40 rows has the first 40 rows of its 64-row mask.
+  EXPECT_TRUE(at::equal(lora_dropout_mask(keys, layer, {2, 40, 256}, 0, 256, p, opt), m.narrow(1, 0, 40)));
+  // A sample alone in its micro-batch draws its rows of the batched mask.
+  EXPECT_TRUE(at::equal(lora_dropout_mask(keys.narrow(0, 1, 1), layer, {1, 64, 256}, 0, 256, p, opt)[0], m[1]));
+  // Columns: a row-parallel slice (columns 128..191 of 256) is that slice of the full mask.
+  EXPECT_TRUE(at::equal(lora_dropout_mask(keys, layer, {2, 64, 64}, 128, 256, p, opt), m.narrow(2, 128, 64)));
+  // Extra middle dimensions flatten into rows.
+  EXPECT_TRUE(at::equal(lora_dropout_mask(keys, layer, {2, 8, 8, 256}, 0, 256, p, opt), m.view({2, 8, 8, 256})));
+}
+
+// PEFT's formula: y = base(x) + scale * B(A(dropout(x))), dropout only inside a training scope.
+TEST(LoraDropout, LayerIsPeftFormulaWithTheMaskInTrainingOnly) {
+  auto lin = q_proj_lora_factory(0.25)({"x.q_proj", 6, 5, false});
+  ParamList p;
+  lin->collect_params(p);
+  params_init_random(p, at::TensorOptions().dtype(at::kFloat), 0.3, 2);
+  const at::Tensor x = at::randn({3, 4, 6});
+  const at::Tensor W = *p[0].tensor, A = *p[1].tensor, B = *p[2].tensor;
+  const at::Tensor plain = at::linear(x, W) + at::linear(at::linear(x, A), B) * 2.0;
+  EXPECT_TRUE(at::allclose(lin->forward(x), plain, 1e-5, 1e-6)) << "no scope: no dropout (evaluation, generation)";
+  const at::Tensor keys = at::tensor({11, 12, 13}, at::kLong);
+  const at::Tensor mask = lora_dropout_mask(keys, lora_layer_key("x.q_proj"), x.sizes(), 0, 6, 0.25, x.options());
+  ASSERT_GT((mask == 0).sum().item<int64_t>(), 0);
+  const at::Tensor want = at::linear(x, W) + at::linear(at::linear(x * mask, A), B) * 2.0;
+  {
+    LoraDropoutScope scope(keys);
+    const at::Tensor got = lin->forward(x);
+    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-6));
+    EXPECT_FALSE(at::allclose(got, plain, 1e-3, 1e-3));
+    EXPECT_TRUE(at::equal(got, lin->forward(x))) << "a recompute draws the same mask";
+  }
+  EXPECT_TRUE(at::allclose(lin->forward(x), plain, 1e-5, 1e-6)) << "the scope's end turns dropout off";
+  // An input whose rows are not the micro-batch's samples is a clear error, not a silent guess.
+  LoraDropoutScope scope(at::tensor({1, 2}, at::kLong));
+  EXPECT_NE(error_of([&] { lin->forward(x); }).find("one input row per sample"), std::string::npos);
+}
+
 TEST(Lora, FreshAdapterIsIdentityAndNamesFollowPeft) {
-  LoraOptions o;
-  o.rank = 2;
-  o.alpha = 4;
-  auto factory = lora_linear_factory(dense_linear_factory(), o, [](const std::string& m) { return m == "x.q_proj"; });
+  LinearFactory factory = q_proj_lora_factory(0);
   auto lin = factory({"x.q_proj", 6, 5, false});
   ParamList p;
   lin->collect_params(p);
