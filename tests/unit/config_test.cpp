@@ -481,7 +481,7 @@ TEST_F(ConfigTest, HelpTableListsEveryKeyWithTypeDefaultAndDoc) {
   }
   EXPECT_NE(table.find("appends its log to \\<logging.dir>/rank\\<N>.log |"), std::string::npos);
   EXPECT_NE(table.find("| `seed` | int | `1234` | one seed that drives every random choice "
-                       "(data order, LoRA init, dropout) |"),
+                       "(data order, LoRA init, LoRA dropout masks) |"),
             std::string::npos)
       << table;
   EXPECT_NE(table.find("| `scheduler.name` | string: cosine\\|linear\\|constant | `cosine` |"),
