@@ -2,10 +2,10 @@
 """Fails when a file of the repository refers to a path outside it.
 
 A user clones omnitune anywhere, with nothing beside it: code, tests, benches, scripts, configs and
-docs must not read from a folder next to the clone (the development machines' `../shared`), climb
+docs must not read from a folder next to the clone (the development machines' shared folder), climb
 above the repository root, or name a development machine's own checkout. What is flagged:
-  - `../shared` and `shared/{fixtures,peers,research,hooks,DESIGN.md,STYLE.md}` (the fixtures the
-    tests need live in tests/fixtures);
+  - the parent's `shared` folder and `shared/{fixtures,peers,research,hooks,DESIGN.md,STYLE.md}`
+    (the fixtures the tests need live in tests/fixtures);
   - a run of `../` longer than the file's depth in the tree (`../../../../x` from tests/unit/parquet);
   - a source-root variable followed by `/..` (`OMNITUNE_SOURCE_DIR "/..`, `${PROJECT_SOURCE_DIR}/..`,
     `$src/..`, `$root/..`);
@@ -18,10 +18,12 @@ import re
 import sys
 import tempfile
 
+UP_SHARED = '..' + '/shared'  # spelled apart so this file does not itself match the checks
+
 SKIP_DIRS = {'.git', 'build', 'node_modules', '__pycache__'}
 SKIP_PREFIXES = ('tests/fixtures/',)  # data files, provenance in their README
 PATTERNS = [
-    (re.compile(r'\.\./shared\b'), 'refers to ../shared, which only development machines have'),
+    (re.compile(r'\.\./shared\b'), 'refers to the shared folder beside the checkout, which only development machines have'),
     (re.compile(r'(?<![\w/.-])shared/(fixtures|peers|research|hooks|DESIGN\.md|STYLE\.md)'),
      'refers to the development-only shared/ folder'),
     (re.compile(r'(OMNITUNE_SOURCE_DIR\)?\s*(\+\s*)?"/\.\.|(PROJECT|CMAKE)_SOURCE_DIR\}/\.\.|'
@@ -62,7 +64,7 @@ def scan(root):
 
 def self_test():
     bad = {
-        'tests/unit/a_test.cpp': 'std::string d = std::string(OMNITUNE_SOURCE_DIR) + "/../shared/fixtures/x";\n',
+        'tests/unit/a_test.cpp': 'std::string d = std::string(OMNITUNE_SOURCE_DIR) + "/' + UP_SHARED + '/fixtures/x";\n',
         'tests/e2e/b.sh': 'fx=$src/../other/fixtures\n',
         'docs/c.md': 'See shared/fixtures/README.md for the model.\n',
         'tests/unit/parquet/d.mjs': "const f = path.resolve(here, '../../../../elsewhere');\n",
@@ -72,7 +74,7 @@ def self_test():
     good = {
         'tests/unit/g_test.cpp': '#include "../test_util.h"\nconst char* p = "../../etc/x.safetensors";\n',
         'docs/h.md': 'enroot import -o /shared/images/omnitune.sqsh dockerd://omnitune:cuda\n',
-        'tests/fixtures/README.md': 'copied from ../shared/fixtures\n',
+        'tests/fixtures/README.md': 'copied from ' + UP_SHARED + '/fixtures\n',
     }
     ok = True
     with tempfile.TemporaryDirectory() as t:
