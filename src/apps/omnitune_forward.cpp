@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/cli.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "dist/runtime.h"
@@ -56,7 +57,6 @@ Args parse(int argc, char** argv) {
     else if (f == "--attention") a.attention = value();
     else if (f == "--greedy-new-tokens") a.greedy_new_tokens = std::stoll(value());
     else if (f == "--allow-unexpected") a.allow_unexpected = true;
-    else if (f == "--help" || f == "-h") { std::printf("%s", kUsage); std::exit(0); }
     else OT_FAIL("unknown option '", f, "'\n", kUsage);
   }
   OT_REQUIRE(!a.model.empty() && !a.inputs.empty() && !a.out.empty(), "--model, --inputs and --out are required\n", kUsage);
@@ -157,6 +157,10 @@ int run_gemma3n(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (help_requested(argc, argv)) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   return run_main(argc, argv, [](MpiRuntime&, int ac, char** av) {
     const Args a = parse(ac, av);
     return hf_config_model_type(a.model) == "gemma3n" ? run_gemma3n(a) : run_gemma3(a);

@@ -12,6 +12,7 @@
 #include "core/safetensors.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
+#include "../unit/test_util.h"
 #include "parallel_harness.h"
 #include "train/export.h"
 
@@ -28,7 +29,7 @@ std::string base_dir(const Gemma3Config& cfg, const std::map<std::string, at::Te
   if (world->rank() == 0) {
     fs::remove_all(d);
     fs::create_directories(d);
-    fs::copy_file(std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tokenizer/tokenizer.model",
+    fs::copy_file(omnitune::test_util::fixture("gemma3-tokenizer", "tokenizer.model"),
                   d + "/tokenizer.model");
     std::ofstream(d + "/config.json") << gemma3_preset_config_json("tiny-vlm");
     std::vector<std::pair<std::string, at::Tensor>> named;

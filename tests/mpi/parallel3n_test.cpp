@@ -16,13 +16,14 @@
 #include "model/hf_loader.h"
 #include "parallel/sharded_gemma3n.h"
 #include "parallel_harness.h"
+#include "../unit/test_util.h"
 
 using namespace omnitune;
 using namespace omnitune::ptest;
 
 namespace {
 
-const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3n-tiny-ref-small";
+const std::string kDir = omnitune::test_util::fixture_dir("gemma3n-tiny-ref-small");
 
 struct Fixture3n {
   // The fixture's config, and the same model with activation sparsity off (see the mesh tests).

@@ -27,10 +27,13 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// tests/fixtures/<subdir>/<name> in the source tree.
-inline std::string fixture(const std::string& subdir, const std::string& name) {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/" + subdir + "/" + name;
+// tests/fixtures/<subdir> in the source tree: the one place tests name the fixtures folder.
+inline std::string fixture_dir(const std::string& subdir) {
+  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/" + subdir;
 }
+
+// tests/fixtures/<subdir>/<name>.
+inline std::string fixture(const std::string& subdir, const std::string& name) { return fixture_dir(subdir) + "/" + name; }
 
 inline ::testing::AssertionResult fixture_present(const std::string& path) {
   if (std::filesystem::is_regular_file(path)) return ::testing::AssertionSuccess();

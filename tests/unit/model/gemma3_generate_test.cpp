@@ -15,12 +15,13 @@
 #include "model/gemma3_model.h"
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
+#include "../test_util.h"
 
 using namespace omnitune;
 
 namespace {
 
-const std::string kDir = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tiny-ref";
+const std::string kDir = omnitune::test_util::fixture_dir("gemma3-tiny-ref");
 
 struct Loaded {
   std::unique_ptr<Gemma3Model> model;

@@ -13,6 +13,7 @@
 #include "model/hf_loader.h"
 #include "nn/tensor_io.h"
 #include "model_test_util.h"
+#include "../test_util.h"
 
 using namespace omnitune;
 using omnitune::test_util::max_diff;
@@ -20,7 +21,7 @@ using omnitune::test_util::max_diff;
 namespace {
 
 std::string fixture_dir() {
-  std::string d = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tiny-ref";
+  std::string d = omnitune::test_util::fixture_dir("gemma3-tiny-ref");
   struct stat st{};
   if (stat(d.c_str(), &st) != 0) {
     ADD_FAILURE() << "fixture not found at " << d << " (tests/fixtures is part of the repository)";

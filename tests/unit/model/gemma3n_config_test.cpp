@@ -11,7 +11,7 @@
 using namespace omnitune;
 
 TEST(Gemma3nConfig, FixtureConfigReadsEveryField) {
-  const Gemma3nConfig c = gemma3n_config_load(std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3n-tiny-ref-small");
+  const Gemma3nConfig c = gemma3n_config_load(test_util::fixture_dir("gemma3n-tiny-ref-small"));
   const Gemma3nTextConfig& t = c.text;
   EXPECT_EQ(c.architecture, "Gemma3nForConditionalGeneration");
   EXPECT_EQ(t.num_hidden_layers, 8);

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "parquet/parquet_file.h"
+#include "../test_util.h"
 
 namespace omnitune::parquet {
 namespace {
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
 std::string fixture_path() {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/medpix/sample.parquet";
+  return omnitune::test_util::fixture("medpix", "sample.parquet");
 }
 
 Bytes read_all(const std::string& path) {

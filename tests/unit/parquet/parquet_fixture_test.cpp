@@ -12,12 +12,13 @@
 #include "core/error.h"
 #include "core/sha256.h"
 #include "parquet/parquet_file.h"
+#include "../test_util.h"
 
 namespace omnitune::parquet {
 namespace {
 
 std::string fixture_path() {
-  return std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/medpix/sample.parquet";
+  return omnitune::test_util::fixture("medpix", "sample.parquet");
 }
 
 // The fixture is part of the checkout CI runs on; its absence is a failure, never a skip.

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "../test_util.h"
 
 namespace omnitune {
 namespace {
@@ -657,7 +658,7 @@ TEST(SafetensorsIndex, DirectoryWithoutCheckpointNamesWhatWasExpected) {
 // ---- the real fixture -----------------------------------------------------------------------
 
 TEST(SafetensorsFixture, GemmaTinyReferenceOpensWithPlausibleTensors) {
-  const std::string dir = OMNITUNE_SOURCE_DIR "/tests/fixtures/gemma3-tiny-ref";
+  const std::string dir = omnitune::test_util::fixture_dir("gemma3-tiny-ref");
   ASSERT_TRUE(fs::exists(dir + "/model.safetensors"))
       << "fixture missing: " << dir << "/model.safetensors (tests/fixtures is part of the repository)";
   const SafetensorsIndex ix = SafetensorsIndex::open(dir);

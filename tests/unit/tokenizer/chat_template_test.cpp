@@ -8,12 +8,13 @@
 
 #include "core/error.h"
 #include "tokenizer/chat_template.h"
+#include "../test_util.h"
 
 using namespace omnitune;
 
 namespace {
 
-const std::string kModel = std::string(OMNITUNE_SOURCE_DIR) + "/tests/fixtures/gemma3-tokenizer/tokenizer.model";
+const std::string kModel = omnitune::test_util::fixture("gemma3-tokenizer", "tokenizer.model");
 
 SentencePiece& sp() {
   static SentencePiece s = [] {

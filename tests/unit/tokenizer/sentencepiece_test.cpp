@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "../test_util.h"
 
 namespace fs = std::filesystem;
 using omnitune::SentencePiece;
@@ -152,7 +153,7 @@ const TrainedModel& trained_model() {
   ASSERT_TRUE(var.error.empty()) << var.error
 
 // The shared fixtures live beside the clone; CI always has them, so their absence is a failure.
-fs::path fixtures_dir() { return fs::path(OMNITUNE_SOURCE_DIR) / "tests" / "fixtures"; }
+fs::path fixtures_dir() { return fs::path(omnitune::test_util::fixture_dir("")); }
 
 }  // namespace
 
