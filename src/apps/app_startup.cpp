@@ -2,6 +2,8 @@
 // rank at once, before any collective); only rank 0 prints.
 #include "apps/app_startup.h"
 
+#include <ATen/Parallel.h>
+
 #include <cstdio>
 
 #include "core/cli.h"
@@ -47,7 +49,7 @@ std::optional<AppContext> app_startup(MpiRuntime& rt, int argc, char** argv,
   ctx.device = choose_device(topo, ctx.dist.device, ctx.dist.cpu_threads);
   ctx.world = make_world_comm(ctx.dist.backend, ctx.device.device);
   OT_LOG_INFO(program, ": ", topo.world_size, " rank(s) on ", topo.num_nodes, " node(s); rank 0 on ",
-              ctx.device.reason, ", ", ctx.device.cpu_threads, " CPU thread(s) per rank, ",
+              ctx.device.reason, ", ", at::get_num_threads(), " CPU thread(s) per rank, ",
               ctx.world->backend(), " backend");
   return ctx;
 }

@@ -154,10 +154,8 @@ int run_config(MpiRuntime& rt, int argc, char** argv) {
                          register_generate_config);
   if (!ctx) return 0;
   const GenerateSettings s = generate_settings_from(ctx->config);
-  DeviceMesh mesh(*ctx->world, rt.topology(), ctx->dist.dp, ctx->dist.tp, ctx->dist.dp_replicate);
-  // Each TP group would hold one model copy; generation has no tensor-parallel model yet.
-  OT_REQUIRE(mesh.shape().tp == 1, "omnitune-generate runs one model copy per rank: set distributed.tp 1 (got ",
-             mesh.shape().tp, ")");
+  // One whole model per rank (no tensor-parallel generation yet), so no mesh keys: DP = the world.
+  DeviceMesh mesh(*ctx->world, rt.topology(), -1, 1);
   const BatchGenerateOutcome out =
       run_batch_generation(s, rt.topology().world_rank, mesh.dp_rank(), mesh.shape().dp, ctx->device.device);
   // Rank 0 alone knows whether the merge happened; a run cut short by a stop signal exits 2.

@@ -4,6 +4,7 @@
 // Usage: srun --mpi=pmix omnitune-inspect [--config FILE] [--distributed.tp 2] ...
 // With a preprocessed split directory as first argument it inspects shards instead
 // (omnitune-inspect SHARDS_DIR [--sample N] [--image-out FILE]; see inspect_shards.h).
+#include <ATen/Parallel.h>
 #include <mpi.h>
 
 #include <cstdio>
@@ -56,12 +57,12 @@ int main(int argc, char** argv) {
                            "omnitune-inspect SPLIT_DIR [--sample N] [--image-out FILE] inspects "
                            "preprocessed shards instead: the split's counts, sample N decoded back "
                            "to text with its training targets, and its image written as PNG.",
-                           nullptr);
+                           register_mesh_config);
     if (!ctx) return 0;
     const Topology& topo = rt.topology();
     auto lines = gather_lines(
         str_cat(topology_describe(topo), ", device ", ctx->device.reason, ", ",
-                        ctx->device.cpu_threads, " thread(s)"),
+                        at::get_num_threads(), " thread(s)"),
         topo.world_rank, topo.world_size);
     for (const auto& l : lines) OT_LOG_INFO("  ", l);
 
@@ -70,6 +71,10 @@ int main(int argc, char** argv) {
     check_group(mesh.world(), ctx->device.device);
     check_group(mesh.dp(), ctx->device.device);
     check_group(mesh.tp(), ctx->device.device);
+    if (mesh.dp_replicate()) {  // hybrid sharding: the groups FSDP shards in and replicates across
+      check_group(mesh.dp_shard(), ctx->device.device);
+      check_group(*mesh.dp_replicate(), ctx->device.device);
+    }
 
     auto rows = comm_allreduce_bandwidth(*ctx->world, ctx->device.device,
                                          {1 << 16, 1 << 20, 16 << 20}, 5);

@@ -317,7 +317,8 @@ std::string ConfigSchema::closest_key(const std::string& key) const {
 }
 
 std::string ConfigSchema::help_table() const {
-  // Top-level sections in order of first appearance; keys without a dot form their own table.
+  // Keys without a dot form the first table, then the top-level sections in order of first
+  // appearance.
   std::vector<std::string> order;
   std::map<std::string, std::vector<const ConfigKeySpec*>> groups;
   for (const auto& spec : keys_) {
@@ -326,6 +327,8 @@ std::string ConfigSchema::help_table() const {
     if (!groups.count(top)) order.push_back(top);
     groups[top].push_back(&spec);
   }
+  if (auto it = std::find(order.begin(), order.end(), std::string()); it != order.end())
+    std::rotate(order.begin(), it, it + 1);
   std::ostringstream os;
   os << "# Configuration reference\n\n"
      << "Set a key in a YAML recipe, nested by its dots (`optimizer: {lr: 2e-5}`), or on the command\n"
@@ -347,8 +350,6 @@ std::string ConfigSchema::help_table() const {
 }
 
 void register_core_config(ConfigSchema& schema) {
-  schema.add({"seed", ConfigType::Int, "1234",
-              "one seed that drives every random choice (data order, LoRA init, LoRA dropout masks)", {}});
   schema.add({"logging.level", ConfigType::String, "info",
               "lowest level printed: debug, info, warn or error", {"debug", "info", "warn", "error"}});
   schema.add({"logging.rank_files", ConfigType::Bool, "false",

@@ -58,7 +58,7 @@ const char* config_type_name(ConfigType type);
 std::string config_value_from_yaml(const ConfigKeySpec& spec, const YAML::Node& node,
                                    ConfigValue* out);
 
-// Registers the keys owned by core: seed and logging.*.
+// Registers the keys owned by core, which every program reads: logging.*.
 void register_core_config(ConfigSchema& schema);
 
 }  // namespace omnitune

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace fs = std::filesystem;
 
@@ -372,6 +373,8 @@ DataLoader::Step DataLoader::make_step(LoaderPosition pos) const {
 
 void DataLoader::start() {
   if (opt_.prefetch <= 0) return;
+  OT_LOG_DEBUG("data loader: a background thread prepares up to ", opt_.prefetch, " step(s) ahead from epoch ",
+               pos_.epoch, ", sample ", pos_.consumed);
   stop_ = false;
   thread_ = std::thread([this, pos = pos_]() mutable {
     at::NoGradGuard no_grad;

@@ -9,7 +9,12 @@
 
 namespace omnitune {
 
+// The keys every MPI program reads: device, CPU threads, SLURM cross-check.
 void register_dist_config(ConfigSchema& schema);
+// The keys of programs that run collectives over a DP x TP mesh (training, the launch check): the
+// mesh shape, the collective backend and the watchdog. omnitune-generate has none of them: each
+// rank holds a whole model and the ranks meet only in an unwatched barrier.
+void register_mesh_config(ConfigSchema& schema);
 
 // Settings read back from a loaded config, so the layer's code never spells key names twice.
 struct DistSettings {

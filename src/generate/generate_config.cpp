@@ -33,7 +33,9 @@ void register_generate_config(ConfigSchema& s) {
          "directory that relative image paths of a JSONL input are resolved against; '' = the JSONL's directory", {}});
   s.add({"generate.dtype", ConfigType::String, "auto", "weights and activations: auto = config.json torch_dtype",
          {"auto", "float32", "bfloat16"}});
-  s.add({"generate.attention", ConfigType::String, "auto", "attention kernel", {"auto", "reference", "chunked", "sdpa"}});
+  s.add({"generate.attention", ConfigType::String, "auto",
+         "attention kernel; auto = sdpa where this LibTorch has it, else chunked (the model's log line names it)",
+         {"auto", "reference", "chunked", "sdpa"}});
   s.add({"generate.evaluate", ConfigType::Bool, "true",
          "score the answers against the references (exact match, token F1, BLEU-4, ROUGE-L; overall and per "
          "mode) into <output>.eval.json", {}});

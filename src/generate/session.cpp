@@ -52,11 +52,11 @@ GenerationSession::GenerationSession(const SessionOptions& opt)
   if (gemma3n) {
     model3n_ = gemma3n_model_for_checkpoint(opt.model_dir, factory);
     cfg3n_ = model3n_->config();
-    model3n_->attention_impl = attention_impl_from_string(opt.attention);
+    model3n_->attention_impl = attention_resolve(attention_impl_from_string(opt.attention));
     params = model3n_->params();
     const Gemma3nModel* m = model3n_.get();
     lo.known_unused = [m](const std::string& n) { return m->unused_checkpoint_tensor(n); };
-    describe_model = gemma3n_config_describe(cfg3n_);
+    describe_model = gemma3n_config_describe(cfg3n_) + "; attention " + attention_impl_name(model3n_->attention_impl);
     architecture_ = "Gemma3nForConditionalGeneration";
     image_tokens = model3n_->vision() ? cfg3n_.vision_soft_tokens_per_image : 0;
     audio_tokens = cfg3n_.audio_soft_tokens_per_image;
@@ -64,9 +64,9 @@ GenerationSession::GenerationSession(const SessionOptions& opt)
   } else {
     cfg_ = gemma3_config_load(opt.model_dir);
     model_ = std::make_unique<Gemma3Model>(cfg_, factory);
-    model_->attention_impl = attention_impl_from_string(opt.attention);
+    model_->attention_impl = attention_resolve(attention_impl_from_string(opt.attention));
     params = model_->params();
-    describe_model = gemma3_config_describe(cfg_);
+    describe_model = gemma3_config_describe(cfg_) + "; attention " + attention_impl_name(model_->attention_impl);
     architecture_ = cfg_.architecture;
     image_tokens = cfg_.has_vision ? cfg_.mm_tokens_per_image : 0;
     stop_ids_ = cfg_.eos_token_ids;

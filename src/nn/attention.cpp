@@ -41,6 +41,11 @@ bool attention_has_sdpa() {
 #endif
 }
 
+AttentionImpl attention_resolve(AttentionImpl impl) {
+  if (impl != AttentionImpl::Auto) return impl;
+  return attention_has_sdpa() ? AttentionImpl::Sdpa : AttentionImpl::Chunked;
+}
+
 namespace {
 
 at::Tensor expand_kv(const at::Tensor& kv, int64_t heads) {
@@ -72,8 +77,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   OT_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention expects [B, heads, T, d]");
   const int64_t heads = q.size(1), T = q.size(2), S = k.size(2);
   at::Tensor ke = expand_kv(k, heads), ve = expand_kv(v, heads);
-  if (impl == AttentionImpl::Auto) impl = attention_has_sdpa() ? AttentionImpl::Sdpa : AttentionImpl::Chunked;
-  switch (impl) {
+  switch (attention_resolve(impl)) {
     case AttentionImpl::Reference:
       return attend_block(q, ke, ve, allowed, scale);
     case AttentionImpl::Chunked: {

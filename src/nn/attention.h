@@ -18,6 +18,8 @@ AttentionImpl attention_impl_from_string(const std::string& s);
 const char* attention_impl_name(AttentionImpl impl);
 // True when this build has the fused path.
 bool attention_has_sdpa();
+// The kernel `impl` runs on this build: Auto becomes sdpa where this LibTorch has it, else chunked.
+AttentionImpl attention_resolve(AttentionImpl impl);
 
 // q: [B, H, T, d]; k, v: [B, K, S, d] with H % K == 0 (query head h reads KV head h / (H/K));
 // allowed: bool, broadcastable to [B, 1, T, S]; every query row must allow at least one key; an

@@ -5,6 +5,7 @@
 namespace omnitune {
 
 void GatherAccounting::add(int64_t bytes) {
+  ++gathers;
   const int64_t now = live += bytes;
   int64_t p = peak.load();
   while (now > p && !peak.compare_exchange_weak(p, now)) {

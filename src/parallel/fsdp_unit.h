@@ -22,6 +22,7 @@ namespace omnitune {
 struct GatherAccounting {
   std::atomic<int64_t> live{0};
   std::atomic<int64_t> peak{0};
+  std::atomic<int64_t> gathers{0};  // unit all-gathers started (add() calls)
   void add(int64_t bytes);
   void sub(int64_t bytes) { live -= bytes; }
 };

@@ -86,6 +86,13 @@ void ShardedEngine::Schedule::use(FsdpUnit* u) {
   ++cursor_;
 }
 
+ShardedEngine::Counters ShardedEngine::take_counters() {
+  Counters c = counters_;
+  c.gathers = gather_acct_.gathers.exchange(0);
+  counters_ = Counters{};
+  return c;
+}
+
 int64_t ShardedEngine::persistent_bytes() const {
   int64_t b = 0;
   for (const auto& u : units_) b += u->persistent_bytes();
@@ -167,6 +174,7 @@ ShardedEngine::HeadResult ShardedEngine::lm_head_loss(const at::Tensor& hn, cons
   const at::Tensor grad_scale = at::scalar_tensor(1.0 / denom, at::TensorOptions().dtype(at::kFloat).device(dev));
   const int64_t chunk = std::max<int64_t>(1, opt_.loss_chunk_tokens);
   for (int64_t s = 0; s < r.loss.tokens; s += chunk) {
+    ++counters_.loss_chunks;
     at::Tensor rows = rows_all.narrow(0, s, std::min(chunk, r.loss.tokens - s));
     at::Tensor hc = hn_flat.index_select(0, rows).requires_grad_(backward);
     at::Tensor lsum;

@@ -82,6 +82,14 @@ class ShardedEngine {
   // The model's dimensions as the TP plan sees them (checkpoints slice by it).
   const TpDims& tp_dims() const { return dims_; }
   GatherAccounting& gather_accounting() { return gather_acct_; }
+  // What the schedule did since the last call (the trainer logs it per step, so the effect of
+  // activation checkpointing, resharding and the loss chunk size is visible in the metrics).
+  struct Counters {
+    int64_t gathers = 0;            // unit all-gathers
+    int64_t recomputed_blocks = 0;  // decoder blocks recomputed in backward (activation checkpointing)
+    int64_t loss_chunks = 0;        // LM-head loss chunks (distributed.loss_chunk_tokens)
+  };
+  Counters take_counters();
   int64_t persistent_bytes() const;
   int64_t trainable_numel() const;  // TP-local, unpadded
   int64_t frozen_numel() const;
@@ -129,6 +137,7 @@ class ShardedEngine {
   TpGroup tp_;
   ShardingOptions opt_;
   GatherAccounting gather_acct_;
+  Counters counters_;  // gathers are counted in gather_acct_
   std::unique_ptr<CommStream> stream_;
   std::vector<std::unique_ptr<FsdpUnit>> units_;
   int64_t vocab_start_ = 0;  // first vocabulary row of this TP rank

@@ -130,6 +130,7 @@ ShardedEngine::LossSum ShardedGemma3::run(const MicroBatch& mb, double denom, bo
     use(blocks_[i]);
     at::Tensor x, y;
     if (ac) {
+      ++counters_.recomputed_blocks;
       x = saved_in[i].detach().requires_grad_(true);
       const at::Tensor resume = engine_rng_state();
       engine_set_rng_state(saved_rng[i]);

@@ -193,6 +193,7 @@ ShardedEngine::LossSum ShardedGemma3n::run(const MicroBatch& mb, double denom, b
     at::Tensor x, p, y;
     SharedKV own;
     if (ac) {
+      ++counters_.recomputed_blocks;
       x = saved_in[i].detach().requires_grad_(true);
       p = ple.select(2, int64_t(i)).detach().requires_grad_(front_train);
       std::vector<SharedKV> shared = shared_view(true);

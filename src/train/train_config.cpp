@@ -2,18 +2,23 @@
 
 #include "core/error.h"
 #include "data/loader_config.h"
+#include "dist/dist_config.h"
 #include "train/lr_schedule.h"
 #include "train/metrics.h"
 
 namespace omnitune {
 
 void register_train_config(ConfigSchema& s) {
+  // Training's alone: preprocessing draws nothing at random and generation has generate.seed.
+  s.add({"seed", ConfigType::Int, "1234",
+         "one seed that drives every random choice (data order, LoRA init, LoRA dropout masks)", {}});
   s.add({"model.path", ConfigType::String, "''",
          "Hugging Face model directory (config.json, *.safetensors, tokenizer.model)", {}});
   s.add({"model.dtype", ConfigType::String, "bfloat16",
          "compute dtype of the gathered weights and activations (master weights, gradients and the "
          "optimizer are always fp32)", {"bfloat16", "float32"}});
-  s.add({"model.attention", ConfigType::String, "auto", "attention kernel",
+  s.add({"model.attention", ConfigType::String, "auto",
+         "attention kernel; auto = sdpa where this LibTorch has it, else chunked (the model's log line names it)",
          {"auto", "reference", "chunked", "sdpa"}});
   s.add({"step_scheduler.global_batch_size", ConfigType::Int, "8",
          "samples per optimizer step over all ranks = micro_batch_size x DP x gradient accumulation", {}});
@@ -32,7 +37,8 @@ void register_train_config(ConfigSchema& s) {
   s.add({"distributed.activation_checkpointing", ConfigType::Bool, "true",
          "keep only each decoder block's input and recompute it in backward", {}});
   s.add({"distributed.reshard_after_forward", ConfigType::Bool, "true",
-         "free each block's gathered weights after forward and gather again for backward", {}});
+         "with activation checkpointing: free each decoder block's gathered weights after its forward and "
+         "gather them again for backward (without checkpointing the saved graphs keep them gathered)", {}});
   s.add({"distributed.prefetch", ConfigType::Bool, "true",
          "all-gather the next unit on the communication thread while the current one computes", {}});
   s.add({"distributed.loss_chunk_tokens", ConfigType::Int, "1024",
@@ -128,6 +134,7 @@ TrainSettings train_settings_from(const Config& c) {
 }
 
 void register_train_sections(ConfigSchema& s) {
+  register_mesh_config(s);
   register_train_config(s);
   register_loader_config(s);
   register_lr_schedule_config(s);

@@ -17,13 +17,6 @@
 namespace omnitune {
 namespace {
 
-AttentionImpl attention_of(const std::string& s) {
-  if (s == "reference") return AttentionImpl::Reference;
-  if (s == "chunked") return AttentionImpl::Chunked;
-  if (s == "sdpa") return AttentionImpl::Sdpa;
-  return AttentionImpl::Auto;
-}
-
 // Full-size initial value of a new LoRA tensor, identical on every rank.
 at::Tensor lora_init(const NamedParam& p, int64_t seed) {
   if (p.name.find(".lora_B.") != std::string::npos) return at::zeros(p.shape, at::kFloat);
@@ -78,11 +71,11 @@ TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at:
     const Gemma3nConfig cfg = gemma3n_config_load(t.model_path);
     tp_validate(TpDims(cfg), mesh.shape().tp);
     auto model = gemma3n_model_for_checkpoint(t.model_path, train_linear_factory(t, cfg, tp));
-    model->attention_impl = attention_of(t.attention);
+    model->attention_impl = attention_resolve(attention_impl_from_string(t.attention));
     ParamList all = model->params();
     const Gemma3nModel* m = model.get();
     load_params(t, cfg, tp, all, device, [m](const std::string& n) { return m->unused_checkpoint_tensor(n); }, out, rule);
-    out.description = gemma3n_config_describe(cfg);
+    out.description = gemma3n_config_describe(cfg) + "; attention " + attention_impl_name(model->attention_impl);
     out.sliding_window = cfg.text.sliding_window;
     out.step_flops = [cfg](const StepShape& s) { return train_step_flops(cfg, s); };
     out.engine = std::make_unique<ShardedGemma3n>(std::move(model), comms, tp, t.sharding, rule);
@@ -91,10 +84,10 @@ TrainModel build_train_model(const TrainSettings& t, DeviceMesh& mesh, const at:
   const Gemma3Config cfg = gemma3_config_load(t.model_path);
   tp_validate(cfg, mesh.shape().tp);
   auto model = std::make_unique<Gemma3Model>(cfg, train_linear_factory(t, cfg, tp));
-  model->attention_impl = attention_of(t.attention);
+  model->attention_impl = attention_resolve(attention_impl_from_string(t.attention));
   ParamList all = model->params();
   load_params(t, cfg, tp, all, device, nullptr, out, rule);
-  out.description = gemma3_config_describe(cfg);
+  out.description = gemma3_config_describe(cfg) + "; attention " + attention_impl_name(model->attention_impl);
   out.sliding_window = cfg.text.sliding_window;
   out.step_flops = [cfg](const StepShape& s) { return train_step_flops(cfg, s); };
   out.engine = std::make_unique<ShardedGemma3>(std::move(model), comms, tp, t.sharding, rule);

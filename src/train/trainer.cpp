@@ -184,11 +184,12 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
   while (st.step < total_steps) {
     const double t0 = now_s();
     std::vector<TrainBatch> micro = loader.next_step();
-    int64_t tokens = 0, inputs = 0, images = 0;
+    int64_t tokens = 0, inputs = 0, rows = 0, images = 0;
     double pairs_global = 0, pairs_sliding = 0;  // attention work of this rank's sequences (MFU)
     for (const auto& b : micro) {
       tokens += b.num_loss_tokens;
       inputs += b.attention_mask.sum().item<int64_t>();
+      rows += b.attention_mask.numel();
       images += b.pixel_values.defined() ? b.pixel_values.size(0) : 0;
       const at::Tensor lengths = b.attention_mask.sum(1).to(at::kLong).contiguous();
       for (int64_t i = 0; i < lengths.size(0); ++i) {
@@ -199,15 +200,18 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
     }
     tokens = all_reduce_sum(dp, tokens);
     inputs = all_reduce_sum(dp, inputs);
+    rows = all_reduce_sum(dp, rows);
     images = all_reduce_sum(dp, images);
     pairs_global = all_reduce_sum(dp, pairs_global);
     pairs_sliding = all_reduce_sum(dp, pairs_sliding);
     double loss_sum = 0;
+    engine.take_counters();  // from here on: this step's schedule only (not the last validation)
     if (tokens > 0)
       for (const auto& b : micro)
         loss_sum += engine.forward_backward(to_micro_batch(b, engine.device(), lora_dropout, uint64_t(t.seed)), double(tokens))
                         .loss_sum;
     engine.synchronize();
+    const ShardedEngine::Counters sched = engine.take_counters();
     const double loss = tokens > 0 ? all_reduce_sum(dp, loss_sum) / double(tokens) : 0.0;
     const double lr_now = lr_at(lr, st.step);
     // Early steps: each unit's share of the gradient (large early gradients show where they start).
@@ -235,7 +239,14 @@ TrainOutcome run_training(const Config& cfg, Comm& world, DeviceMesh& mesh, cons
                 {"tokens_per_s", double(inputs) / dt},
                 {"samples_per_s", double(t.global_batch_size) / dt},
                 {"step_time_s", dt},
-                {"loss_tokens", double(tokens)}};
+                {"loss_tokens", double(tokens)},
+                // Padding shows as row_tokens - input_tokens (all ranks); the schedule counts
+                // are this rank's (rank 0 writes them).
+                {"input_tokens", double(inputs)},
+                {"row_tokens", double(rows)},
+                {"gathers", double(sched.gathers)},
+                {"recomputed_blocks", double(sched.recomputed_blocks)},
+                {"loss_chunks", double(sched.loss_chunks)}};
     for (size_t i = 0; i < unit_norms.size(); ++i) m.values["grad_norm/" + group_units[i]] = unit_norms[i];
     if (root && !unit_norms.empty() && st.step == 1) {
       std::vector<size_t> order(unit_norms.size());

@@ -47,7 +47,7 @@ check "unknown key fails within 20 s" test $(( $(date +%s) - start )) -le 20
 
 # 4. --help-config lists every distributed key with its doc.
 "$bin" --help-config >"$work/help.md" 2>&1
-for k in distributed.dp distributed.tp distributed.backend distributed.collective_timeout_s logging.rank_files seed; do
+for k in distributed.dp distributed.tp distributed.dp_replicate distributed.backend distributed.collective_timeout_s logging.rank_files; do
   check "help-config lists $k" grep -q "$k" "$work/help.md"
 done
 

@@ -28,6 +28,8 @@ class ConfigTest : public ::testing::Test {
            ("omnitune_config_test_" + std::to_string(getpid()) + "_" + info->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    // A top-level key before core's logging.* (training registers its seed there too).
+    schema_.add({"seed", ConfigType::Int, "1234", "one seed of the test schema (<N> stays text)", {}});
     register_core_config(schema_);
     schema_.add({"optimizer.lr", ConfigType::Float, "1e-4", "peak learning rate", {}});
     schema_.add({"optimizer.betas", ConfigType::FloatList, "[0.9, 0.999]", "Adam betas", {}});
@@ -480,8 +482,7 @@ TEST_F(ConfigTest, HelpTableListsEveryKeyWithTypeDefaultAndDoc) {
     EXPECT_NE(table.find(doc), std::string::npos) << spec.key;
   }
   EXPECT_NE(table.find("appends its log to \\<logging.dir>/rank\\<N>.log |"), std::string::npos);
-  EXPECT_NE(table.find("| `seed` | int | `1234` | one seed that drives every random choice "
-                       "(data order, LoRA init, LoRA dropout masks) |"),
+  EXPECT_NE(table.find("| `seed` | int | `1234` | one seed of the test schema (\\<N> stays text) |"),
             std::string::npos)
       << table;
   EXPECT_NE(table.find("| `scheduler.name` | string: cosine\\|linear\\|constant | `cosine` |"),
@@ -497,6 +498,12 @@ TEST_F(ConfigTest, HelpTableListsEveryKeyWithTypeDefaultAndDoc) {
   EXPECT_LT(logging, model);
   EXPECT_NE(model, std::string::npos);
   EXPECT_EQ(table.find("\n## model.vision"), std::string::npos);
+  // The top-level table comes first even when its keys are registered after a section's.
+  ConfigSchema late;
+  register_core_config(late);
+  late.add({"seed", ConfigType::Int, "1", "a late top-level key", {}});
+  const std::string t2 = late.help_table();
+  EXPECT_LT(t2.find("\n## top level\n"), t2.find("\n## logging\n")) << t2;
 }
 
 }  // namespace
