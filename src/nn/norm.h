@@ -14,8 +14,10 @@ namespace omnitune {
 inline at::ScalarType compute_dtype_of(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
 // y = x * rsqrt(mean(x^2) + eps) * (plus_one ? 1 + w : w), computed in fp32, cast to x's dtype.
-// An undefined w means gain 1.
+// An undefined w means gain 1. fp32 and bf16 on CPU run the fused kernel (nn/fused_cpu.h), the
+// rest rms_norm_unfused: the same arithmetic as separate LibTorch ops (the reference in tests).
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps, bool plus_one);
+at::Tensor rms_norm_unfused(const at::Tensor& x, const at::Tensor& w, double eps, bool plus_one);
 
 struct RmsNorm {
   std::string name;  // module name; the parameter is "<name>.weight"

@@ -5,3 +5,9 @@ omnitune_add_unit_test(torch_compat_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/torch_compat_test.cpp
   LIBS ${TORCH_LIBRARIES} omnitune_core
   LABELS nn)
+
+# Fused CPU kernels vs the unfused ops they replace.
+omnitune_add_unit_test(fused_cpu_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fused_cpu_test.cpp
+  LIBS omnitune_nn
+  LABELS nn)
