@@ -89,9 +89,10 @@ std::string shape_text(const std::vector<int64_t>& s) {
   return out;
 }
 
-void prune(const std::string& root, int keep_last) {
-  if (keep_last <= 0) return;
+// The complete checkpoints (epoch_E_step_S folders with meta.json) under root, oldest step first.
+std::vector<std::pair<int64_t, fs::path>> complete_checkpoints(const fs::path& root) {
   std::vector<std::pair<int64_t, fs::path>> done;
+  if (!fs::is_directory(root)) return done;
   const std::regex re("epoch_(\\d+)_step_(\\d+)");
   for (const auto& e : fs::directory_iterator(root)) {
     std::smatch m;
@@ -100,6 +101,12 @@ void prune(const std::string& root, int keep_last) {
       done.emplace_back(std::stoll(m[2]), e.path());
   }
   std::sort(done.begin(), done.end());
+  return done;
+}
+
+void prune(const std::string& root, int keep_last) {
+  if (keep_last <= 0) return;
+  const auto done = complete_checkpoints(root);
   for (size_t i = 0; i + keep_last < done.size(); ++i) {
     fs::remove_all(done[i].second);
     OT_LOG_INFO("checkpoint: removed ", done[i].second.string(), " (keeping the last ", keep_last, ")");
@@ -182,7 +189,13 @@ std::string checkpoint_resolve(const std::string& root, const std::string& path)
   auto complete = [](const fs::path& d) { return fs::exists(d / "meta.json"); };
   auto from_root = [&](const fs::path& r) -> std::string {
     const fs::path latest = r / "LATEST";
-    if (!fs::exists(latest)) return "";
+    if (!fs::exists(latest)) {
+      // Checkpoints without LATEST (a deleted file, a copy that missed it): never start over them.
+      const auto done = complete_checkpoints(r);
+      OT_REQUIRE(done.empty(), r.string(), " holds ", done.size(), " checkpoint(s) but no LATEST file: pass --resume ",
+                 done.back().second.string(), " to continue from the newest, or move them away to start afresh");
+      return "";
+    }
     std::string name = read_text(latest.string());
     name.erase(name.find_last_not_of(" \n\r\t") + 1);
     const fs::path d = r / name;

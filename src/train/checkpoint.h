@@ -44,8 +44,10 @@ std::string checkpoint_name(int64_t epoch, int64_t step);  // "epoch_E_step_S"
 std::string checkpoint_save(const std::string& root, const TrainerState& state, ShardedEngine& engine,
                             const ShardedAdamW& opt, Comm& world, int keep_last);
 
-// "auto": the checkpoint LATEST names under `root`, or "" when there is none. Otherwise `path`
-// itself (a checkpoint directory, or a root with LATEST). Errors for anything incomplete.
+// "auto": the checkpoint LATEST names under `root`, or "" when root holds no checkpoint at all
+// (checkpoint folders without LATEST are an error naming the newest, not a fresh start).
+// Otherwise `path` itself (a checkpoint directory, or a root with LATEST). Errors for anything
+// incomplete.
 std::string checkpoint_resolve(const std::string& root, const std::string& path);
 
 // Collective over `world`. Verifies every file's SHA-256 (when verify), loads the trainable shards

@@ -256,5 +256,23 @@ expect_error "LoRA matching nothing" "nothing would train" \
 expect_error "missing shards" "has no manifest.json" env SHARDS_DIR="$work/none" RUN_DIR="$work/e5" \
   $mpi "$bin/omnitune-train" --config "$src/configs/tiny_lora_sample.yaml"
 expect_error "unknown config key" "did you mean 'optimizer.lr'" train "$work/e6" tiny_lora_sample.yaml --optimizer.lrr 1
+# Nothing a user made is overwritten: checkpoints whose LATEST is gone are refused (fresh start and
+# --resume auto alike, naming the newest to resume from), and export will not replace the base model.
+cp -r "$work/split" "$work/nolatest" && rm "$work/nolatest/checkpoints/LATEST"
+expect_error "checkpoints without LATEST, no --resume" "but no LATEST file: pass --resume .*/epoch_1_step_6 " \
+  train "$work/nolatest" tiny_lora_sample.yaml
+expect_error "checkpoints without LATEST, --resume auto" "but no LATEST file" \
+  train "$work/nolatest" tiny_lora_sample.yaml --resume auto
+check "the LATEST-less checkpoints are intact" test -f "$work/nolatest/checkpoints/epoch_1_step_6/meta.json"
+base_sum=$(sha256sum "$work/model/model.safetensors")
+expect_error "export onto the base model" "exists and is not empty" \
+  "$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/model" --format merged
+expect_error "export onto the base model, even with --overwrite" "is the run's base model" \
+  "$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/model" --format merged --overwrite
+check "the base model is untouched" sh -c "echo '$base_sum' | sha256sum -c --quiet"
+expect_error "export onto an existing export" "exists and is not empty" \
+  "$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/peft2" --dtype float32
+"$bin/omnitune-export" --checkpoint "$ckpt" --out "$work/peft2" --dtype float32 --overwrite >"$work/exp-over.log" 2>&1
+check "--overwrite replaces an export" test -f "$work/peft2/adapter_config.json" -a "$(ls "$work"/peft2.* 2>/dev/null | wc -l)" -eq 0
 
 finish
