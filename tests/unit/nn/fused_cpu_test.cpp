@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>  // at::NoGradGuard on LibTorch 2.x (nn/torch_compat.h)
 
 #include "nn/fused_cpu.h"
 #include "nn/norm.h"
